@@ -1,0 +1,424 @@
+// Forward pass and backprop of a multilayer perceptron over one shard of rows, written out by
+// hand as matrix operations. Generic over the float type: float32 trains, float64 checks.
+// Dimension letters: B = rows in this shard, In/Out = a layer's input/output width, K = outputs.
+// Per layer l:  Z = A_{l-1}·Wᵀ + b,  A_l = g(Z)   (A_{-1} = X, the input rows)
+// Output:       dZ_L = A_L − Y  per sample (softmax-ce, sigmoid-ce and mse alike; the caller
+//               divides the shard sums by the global batch size, see ShardReduction).
+// Backward:     dW_l += dZ_lᵀ·A_{l-1},  db_l += Σ_rows dZ_l,  dA_{l-1} = dZ_l·W_l,
+//               dZ_{l-1} = dA_{l-1} ⊙ g′(Z_{l-1})  (g′ taken from A: every g here allows it).
+// Backward adds into the gradient buffer and never clears it; only the caller zeroes it.
+// Leaves out: the optimizer step and anything about actors.
+using System.Numerics;
+using System.Numerics.Tensors;
+using DistBackprop.Core.Data;
+using DistBackprop.Core.Tensors;
+
+namespace DistBackprop.Core.Model;
+
+/// <summary>What one shard's forward pass measured: summed loss, sample count, correct count.</summary>
+public readonly record struct ShardStats(double LossSum, int Samples, int Correct);
+
+/// <summary>
+/// An MLP with a preallocated workspace for up to <see cref="MaxRows"/> rows. Parameters and
+/// gradients are flat buffers in <see cref="ParameterLayout"/> order, passed to each call.
+/// Not thread-safe: one instance per worker.
+/// </summary>
+public sealed class Mlp<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private static readonly T Half = T.CreateChecked(0.5);
+    private static readonly T LeakySlope = T.CreateChecked(Names.LeakySlope);
+
+    private readonly T[] _input;      // X:   (MaxRows, In_0)
+    private readonly T[] _target;     // Y:   (MaxRows, K)
+    private readonly T[][] _act;      // A_l: (MaxRows, Out_l)
+    private readonly T[][] _delta;    // dZ_l: (MaxRows, Out_l)
+
+    public Mlp(ModelSpec spec, int maxRows, KernelPool? pool = null)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxRows, 1);
+        Spec = spec;
+        MaxRows = maxRows;
+        Pool = pool ?? KernelPool.Single;
+        _input = new T[maxRows * spec.Inputs];
+        _target = new T[maxRows * spec.Outputs];
+        _act = new T[spec.LayerCount][];
+        _delta = new T[spec.LayerCount][];
+        for (var l = 0; l < spec.LayerCount; l++)
+        {
+            _act[l] = new T[maxRows * spec.Sizes[l + 1]];
+            _delta[l] = new T[maxRows * spec.Sizes[l + 1]];
+        }
+    }
+
+    public ModelSpec Spec { get; }
+
+    public int MaxRows { get; }
+
+    public KernelPool Pool { get; }
+
+    /// <summary>Input rows X: (MaxRows, In). Fill the first <c>rows</c> rows before <see cref="Forward"/>.</summary>
+    public Span<T> Input => _input;
+
+    /// <summary>Targets Y: (MaxRows, K). Filled by <see cref="LoadRows"/>, or by hand for soft targets.</summary>
+    public Span<T> Target => _target;
+
+    /// <summary>Activations of layer <paramref name="layer"/>: (rows, Out_l); the last layer holds the outputs.</summary>
+    public ReadOnlySpan<T> Activations(int layer, int rows) => _act[layer].AsSpan(0, rows * Spec.Sizes[layer + 1]);
+
+    /// <summary>dZ of layer <paramref name="layer"/> after <see cref="Backward"/> or <see cref="LossAndOutputDelta"/>.</summary>
+    public ReadOnlySpan<T> Deltas(int layer, int rows) => _delta[layer].AsSpan(0, rows * Spec.Sizes[layer + 1]);
+
+    /// <summary>
+    /// Copies the rows <paramref name="indices"/> of <paramref name="data"/> into X and their targets into Y:
+    /// one-hot when K &gt; 1; the label itself (0 or 1) when K = 1.
+    /// </summary>
+    public void LoadRows(Dataset data, ReadOnlySpan<int> indices)
+    {
+        var rows = CheckRows(indices.Length);
+        int inputs = Spec.Inputs, k = Spec.Outputs;
+        if (data.FeatureCount != inputs)
+        {
+            throw new ArgumentException($"the data has {data.FeatureCount} features, the model {inputs} inputs", nameof(data));
+        }
+
+        _target.AsSpan(0, rows * k).Clear();
+        for (var r = 0; r < rows; r++)
+        {
+            var src = data.Row(indices[r]);
+            var dst = _input.AsSpan(r * inputs, inputs);
+            if (typeof(T) == typeof(float))
+            {
+                src.CopyTo(System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(dst));
+            }
+            else
+            {
+                for (var i = 0; i < inputs; i++)
+                {
+                    dst[i] = T.CreateChecked(src[i]);
+                }
+            }
+
+            var label = data.Labels[indices[r]];
+            if (k == 1)
+            {
+                _target[r] = T.CreateChecked(label);
+            }
+            else
+            {
+                _target[(r * k) + label] = T.One;
+            }
+        }
+    }
+
+    /// <summary>Forward pass over the first <paramref name="rows"/> rows of X.</summary>
+    public void Forward(ReadOnlySpan<T> parameters, int rows)
+    {
+        CheckRows(rows);
+        CheckParameters(parameters.Length, nameof(parameters));
+        var layout = Spec.Layout;
+        ReadOnlySpan<T> x = _input.AsSpan(0, rows * Spec.Inputs);
+        for (var l = 0; l < Spec.LayerCount; l++)
+        {
+            int inputs = layout.InputsOf(l), outputs = layout.OutputsOf(l);
+            var z = _act[l].AsSpan(0, rows * outputs);
+
+            // Z = A_{l-1}·Wᵀ + b     x: (B, In)  w: (Out, In)  z: (B, Out)
+            Gemm.XWt(x, layout.Weight(parameters, l), z, rows, inputs, outputs, Pool);
+            var bias = layout.Bias(parameters, l);
+            for (var r = 0; r < rows; r++)
+            {
+                var row = z.Slice(r * outputs, outputs);
+                TensorPrimitives.Add(row, bias, row);
+            }
+
+            // A = g(Z) on hidden layers; the output layer's g belongs to the loss
+            if (l < Spec.LayerCount - 1)
+            {
+                ApplyActivation(Spec.Hidden, z);
+            }
+
+            x = z;
+        }
+    }
+
+    /// <summary>
+    /// Turns the output layer's Z into A (softmax / sigmoid / identity), returns the summed loss and
+    /// correct count over <paramref name="rows"/> rows, and sets dZ_L = A − Y (not divided by B).
+    /// Needs X's targets Y (see <see cref="LoadRows"/>).
+    /// </summary>
+    public ShardStats LossAndOutputDelta(int rows)
+    {
+        CheckRows(rows);
+        var k = Spec.Outputs;
+        var last = Spec.LayerCount - 1;
+        var a = _act[last].AsSpan(0, rows * k);
+        var d = _delta[last].AsSpan(0, rows * k);
+        var y = _target.AsSpan(0, rows * k);
+        double lossSum = 0;
+        var correct = 0;
+        for (var r = 0; r < rows; r++)
+        {
+            var zr = a.Slice(r * k, k);
+            var yr = y.Slice(r * k, k);
+            var predicted = k == 1 ? -1 : TensorPrimitives.IndexOfMax<T>(zr);
+            lossSum += double.CreateChecked(OutputLoss(Spec.Loss, zr, yr));
+            if (k == 1)
+            {
+                correct += (zr[0] > Half) == (yr[0] > Half) ? 1 : 0;
+            }
+            else
+            {
+                correct += yr[predicted] == T.One ? 1 : 0;
+            }
+
+            // dZ = A − Y
+            TensorPrimitives.Subtract<T>(zr, yr, d.Slice(r * k, k));
+        }
+
+        return new ShardStats(lossSum, rows, correct);
+    }
+
+    /// <summary>Backprop from dZ_L; adds ∂J/∂W and ∂J/∂b sums into <paramref name="gradient"/>.</summary>
+    public void Backward(ReadOnlySpan<T> parameters, Span<T> gradient, int rows)
+    {
+        CheckRows(rows);
+        CheckParameters(parameters.Length, nameof(parameters));
+        CheckParameters(gradient.Length, nameof(gradient));
+        var layout = Spec.Layout;
+        for (var l = Spec.LayerCount - 1; l >= 0; l--)
+        {
+            int inputs = layout.InputsOf(l), outputs = layout.OutputsOf(l);
+            ReadOnlySpan<T> dz = _delta[l].AsSpan(0, rows * outputs);
+            ReadOnlySpan<T> x = l == 0 ? _input.AsSpan(0, rows * inputs) : _act[l - 1].AsSpan(0, rows * inputs);
+
+            // dW += dZᵀ·X     dz: (B, Out)  x: (B, In)  dw: (Out, In)
+            Gemm.AccumulateDyTX(dz, x, layout.Weight(gradient, l), rows, inputs, outputs, Pool);
+
+            // db += Σ_rows dZ   db: (Out)
+            var db = layout.Bias(gradient, l);
+            for (var r = 0; r < rows; r++)
+            {
+                TensorPrimitives.Add(db, dz.Slice(r * outputs, outputs), db);
+            }
+
+            if (l > 0)
+            {
+                // dA_{l-1} = dZ·W     dz: (B, Out)  w: (Out, In)  dA: (B, In)
+                var dPrev = _delta[l - 1].AsSpan(0, rows * inputs);
+                Gemm.DyW(dz, layout.Weight(parameters, l), dPrev, rows, inputs, outputs, Pool);
+
+                // dZ_{l-1} = dA_{l-1} ⊙ g′(Z_{l-1})
+                ApplyActivationDerivative(Spec.Hidden, _act[l - 1].AsSpan(0, rows * inputs), dPrev);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The worker's whole job for one shard: load the rows, forward, loss, backward.
+    /// Adds the shard's summed gradient into <paramref name="gradient"/> (zero it first for a fresh sum).
+    /// Shards larger than <see cref="MaxRows"/> are processed in chunks of MaxRows rows.
+    /// </summary>
+    public ShardStats AccumulateGradient(ReadOnlySpan<T> parameters, Span<T> gradient, Dataset data, ReadOnlySpan<int> indices)
+    {
+        double loss = 0;
+        int samples = 0, correct = 0;
+        for (var start = 0; start < indices.Length; start += MaxRows)
+        {
+            var chunk = indices.Slice(start, Math.Min(MaxRows, indices.Length - start));
+            LoadRows(data, chunk);
+            Forward(parameters, chunk.Length);
+            var s = LossAndOutputDelta(chunk.Length);
+            Backward(parameters, gradient, chunk.Length);
+            loss += s.LossSum;
+            samples += s.Samples;
+            correct += s.Correct;
+        }
+
+        return new ShardStats(loss, samples, correct);
+    }
+
+    /// <summary>Forward + loss only (no gradient), over all of <paramref name="indices"/> in chunks.
+    /// When <paramref name="confusion"/> is given ((K, K), row = true label, column = predicted), it is incremented.</summary>
+    public ShardStats Evaluate(ReadOnlySpan<T> parameters, Dataset data, ReadOnlySpan<int> indices, Span<long> confusion = default)
+    {
+        double loss = 0;
+        int samples = 0, correct = 0;
+        var k = Spec.Outputs;
+        var classes = Math.Max(k, 2);
+        for (var start = 0; start < indices.Length; start += MaxRows)
+        {
+            var chunk = indices.Slice(start, Math.Min(MaxRows, indices.Length - start));
+            LoadRows(data, chunk);
+            Forward(parameters, chunk.Length);
+            var s = LossAndOutputDelta(chunk.Length);
+            loss += s.LossSum;
+            samples += s.Samples;
+            correct += s.Correct;
+            if (!confusion.IsEmpty)
+            {
+                var outputs = Activations(Spec.LayerCount - 1, chunk.Length);
+                for (var r = 0; r < chunk.Length; r++)
+                {
+                    var row = outputs.Slice(r * k, k);
+                    var predicted = k == 1 ? (row[0] > Half ? 1 : 0) : TensorPrimitives.IndexOfMax<T>(row);
+                    confusion[(data.Labels[chunk[r]] * classes) + predicted]++;
+                }
+            }
+        }
+
+        return new ShardStats(loss, samples, correct);
+    }
+
+    /// <summary>A = g(Z), in place.</summary>
+    internal static void ApplyActivation(Activation g, Span<T> z)
+    {
+        switch (g)
+        {
+            case Activation.Relu:
+                // a = max(z, 0)
+                for (var i = 0; i < z.Length; i++)
+                {
+                    z[i] = z[i] > T.Zero ? z[i] : T.Zero;
+                }
+
+                break;
+            case Activation.LeakyRelu:
+                // a = z > 0 ? z : 0.01·z
+                for (var i = 0; i < z.Length; i++)
+                {
+                    z[i] = z[i] > T.Zero ? z[i] : LeakySlope * z[i];
+                }
+
+                break;
+            case Activation.Sigmoid:
+                // a = 1 / (1 + e^−z)
+                TensorPrimitives.Sigmoid<T>(z, z);
+                break;
+            case Activation.Tanh:
+                TensorPrimitives.Tanh<T>(z, z);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(g));
+        }
+    }
+
+    /// <summary>dZ = dA ⊙ g′, with g′ written in terms of A = g(Z); <paramref name="d"/> holds dA and becomes dZ.</summary>
+    internal static void ApplyActivationDerivative(Activation g, ReadOnlySpan<T> a, Span<T> d)
+    {
+        switch (g)
+        {
+            case Activation.Relu:
+                // g′ = 1 if z > 0 else 0   (a > 0 ⇔ z > 0; g′(0) = 0 as in PyTorch)
+                for (var i = 0; i < d.Length; i++)
+                {
+                    d[i] = a[i] > T.Zero ? d[i] : T.Zero;
+                }
+
+                break;
+            case Activation.LeakyRelu:
+                // g′ = 1 if z > 0 else 0.01
+                for (var i = 0; i < d.Length; i++)
+                {
+                    d[i] = a[i] > T.Zero ? d[i] : LeakySlope * d[i];
+                }
+
+                break;
+            case Activation.Sigmoid:
+                // g′ = a·(1 − a)
+                for (var i = 0; i < d.Length; i++)
+                {
+                    d[i] = d[i] * ((T.One - a[i]) * a[i]);
+                }
+
+                break;
+            case Activation.Tanh:
+                // g′ = 1 − a²
+                for (var i = 0; i < d.Length; i++)
+                {
+                    d[i] = d[i] * (T.One - (a[i] * a[i]));
+                }
+
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(g));
+        }
+    }
+
+    /// <summary>
+    /// Replaces the output row's Z by A and returns the row's loss.
+    /// softmax-ce: a = softmax(z), loss = Σ_k y_k (logΣexp(z) − z_k);
+    /// sigmoid-ce: a = σ(z), loss = Σ_k max(z,0) − z·y + log(1 + e^−|z|)  (the stable form of −[y log a + (1−y) log(1−a)]);
+    /// mse: a = z, loss = ½ Σ_k (a − y)².
+    /// </summary>
+    internal static T OutputLoss(LossKind loss, Span<T> z, ReadOnlySpan<T> y)
+    {
+        var total = T.Zero;
+        switch (loss)
+        {
+            case LossKind.SoftmaxCrossEntropy:
+            {
+                var max = TensorPrimitives.Max<T>(z);
+                var sum = T.Zero;
+                for (var k = 0; k < z.Length; k++)
+                {
+                    sum += T.Exp(z[k] - max);
+                }
+
+                var logSumExp = max + T.Log(sum);
+                for (var k = 0; k < z.Length; k++)
+                {
+                    if (y[k] != T.Zero)
+                    {
+                        total += y[k] * (logSumExp - z[k]);
+                    }
+
+                    z[k] = T.Exp(z[k] - logSumExp);
+                }
+
+                break;
+            }
+
+            case LossKind.SigmoidCrossEntropy:
+                for (var k = 0; k < z.Length; k++)
+                {
+                    var zk = z[k];
+                    total += T.Max(zk, T.Zero) - (zk * y[k]) + T.Log(T.One + T.Exp(-T.Abs(zk)));
+                    z[k] = T.One / (T.One + T.Exp(-zk));
+                }
+
+                break;
+            case LossKind.Mse:
+                for (var k = 0; k < z.Length; k++)
+                {
+                    var e = z[k] - y[k];
+                    total += Half * e * e;
+                }
+
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(loss));
+        }
+
+        return total;
+    }
+
+    private int CheckRows(int rows)
+    {
+        if (rows < 0 || rows > MaxRows)
+        {
+            throw new ArgumentOutOfRangeException(nameof(rows), rows, $"this workspace holds at most {MaxRows} rows");
+        }
+
+        return rows;
+    }
+
+    private void CheckParameters(int length, string name)
+    {
+        if (length != Spec.ParameterCount)
+        {
+            throw new ArgumentException($"has {length} elements, the model has {Spec.ParameterCount} parameters", name);
+        }
+    }
+}

@@ -1,0 +1,167 @@
+// The architecture of a multilayer perceptron: layer sizes (input first), the hidden
+// activation and the output/loss pair. Parameter order is fixed by this record (ParameterLayout).
+// Leaves out: the parameters themselves (a flat float[] owned by whoever trains).
+using System.Globalization;
+
+namespace DistBackprop.Core.Model;
+
+/// <summary>Hidden-layer activation g.</summary>
+public enum Activation
+{
+    Relu,
+    LeakyRelu,
+    Sigmoid,
+    Tanh,
+}
+
+/// <summary>Output activation and loss, always paired so that dZ_out = (A − Y) per sample.</summary>
+public enum LossKind
+{
+    /// <summary>softmax outputs, J = (1/B) Σ_i −Σ_k y_ik log a_ik.</summary>
+    SoftmaxCrossEntropy,
+
+    /// <summary>sigmoid outputs, J = (1/B) Σ_i −Σ_k [y log a + (1−y) log(1−a)].</summary>
+    SigmoidCrossEntropy,
+
+    /// <summary>identity outputs, J = (1/B) Σ_i ½ Σ_k (a − y)².</summary>
+    Mse,
+}
+
+/// <summary>Command-line names of activations and losses, one place for parsing and printing.</summary>
+public static class Names
+{
+    public const float LeakySlope = 0.01f;
+
+    public static string Of(Activation a) => a switch
+    {
+        Activation.Relu => "relu",
+        Activation.LeakyRelu => "leaky-relu",
+        Activation.Sigmoid => "sigmoid",
+        Activation.Tanh => "tanh",
+        _ => throw new ArgumentOutOfRangeException(nameof(a)),
+    };
+
+    public static string Of(LossKind l) => l switch
+    {
+        LossKind.SoftmaxCrossEntropy => "softmax-ce",
+        LossKind.SigmoidCrossEntropy => "sigmoid-ce",
+        LossKind.Mse => "mse",
+        _ => throw new ArgumentOutOfRangeException(nameof(l)),
+    };
+
+    public static bool TryParseActivation(string? s, out Activation a)
+    {
+        foreach (var v in Enum.GetValues<Activation>())
+        {
+            if (string.Equals(Of(v), s?.Trim(), StringComparison.OrdinalIgnoreCase) ||
+                (v == Activation.LeakyRelu && string.Equals(s?.Trim(), "leakyrelu", StringComparison.OrdinalIgnoreCase)))
+            {
+                a = v;
+                return true;
+            }
+        }
+
+        a = default;
+        return false;
+    }
+
+    public static bool TryParseLoss(string? s, out LossKind l)
+    {
+        foreach (var v in Enum.GetValues<LossKind>())
+        {
+            if (string.Equals(Of(v), s?.Trim(), StringComparison.OrdinalIgnoreCase))
+            {
+                l = v;
+                return true;
+            }
+        }
+
+        l = default;
+        return false;
+    }
+
+    /// <summary>Parses "784,128,10"; returns null and a reason when malformed.</summary>
+    public static int[]? TryParseLayers(string? s, out string? error)
+    {
+        error = null;
+        if (string.IsNullOrWhiteSpace(s))
+        {
+            error = "is empty";
+            return null;
+        }
+
+        var parts = s.Split(',', StringSplitOptions.TrimEntries);
+        var sizes = new int[parts.Length];
+        for (var i = 0; i < parts.Length; i++)
+        {
+            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out sizes[i]) || sizes[i] <= 0)
+            {
+                error = $"'{parts[i]}' is not a positive layer size";
+                return null;
+            }
+        }
+
+        if (sizes.Length < 2)
+        {
+            error = "needs at least an input and an output size";
+            return null;
+        }
+
+        return sizes;
+    }
+}
+
+/// <summary>
+/// An MLP architecture. <c>Sizes[0]</c> is the input width, <c>Sizes[^1]</c> the output width;
+/// layer <c>i</c> maps <c>Sizes[i]</c> → <c>Sizes[i+1]</c> with W <c>[out, in]</c> and b <c>[out]</c>.
+/// </summary>
+public sealed record ModelSpec
+{
+    public ModelSpec(IReadOnlyList<int> sizes, Activation hidden, LossKind loss)
+    {
+        ArgumentNullException.ThrowIfNull(sizes);
+        if (sizes.Count < 2)
+        {
+            throw new ArgumentException("an MLP needs at least an input and an output size", nameof(sizes));
+        }
+
+        foreach (var s in sizes)
+        {
+            if (s <= 0)
+            {
+                throw new ArgumentException($"layer size {s} is not positive", nameof(sizes));
+            }
+        }
+
+        Sizes = sizes.ToArray();
+        Hidden = hidden;
+        Loss = loss;
+        Layout = new ParameterLayout(Sizes);
+    }
+
+    public int[] Sizes { get; }
+
+    public Activation Hidden { get; }
+
+    public LossKind Loss { get; }
+
+    public ParameterLayout Layout { get; }
+
+    public int LayerCount => Sizes.Length - 1;
+
+    public int Inputs => Sizes[0];
+
+    public int Outputs => Sizes[^1];
+
+    public int ParameterCount => Layout.Count;
+
+    /// <summary>"784,128,10".</summary>
+    public string SizesText => string.Join(',', Sizes);
+
+    public override string ToString() => $"{SizesText} {Names.Of(Hidden)} {Names.Of(Loss)}";
+
+    public bool Equals(ModelSpec? other) =>
+        other is not null && Hidden == other.Hidden && Loss == other.Loss && Sizes.AsSpan().SequenceEqual(other.Sizes);
+
+    public override int GetHashCode() => HashCode.Combine(SizesText, Hidden, Loss);
+}

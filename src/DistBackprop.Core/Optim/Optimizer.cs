@@ -1,0 +1,176 @@
+// Optimizers over the flat parameter buffer, with their state in the same layout. The rules
+// follow torch.optim (SGD with momentum/dampening 0/nesterov, Adam without amsgrad), so a run
+// can be checked against PyTorch. Weight decay is L2 on weights only (never biases):
+//   g ← g + λ·W   for every weight, before the rule below.
+//   sgd:       W ← W − α·g
+//   momentum:  v ← μ·v + g (v = g on the first step);  W ← W − α·v
+//   nesterov:  v as momentum;                          W ← W − α·(g + μ·v)
+//   adam:      m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  W ← W − (α/(1−β₁ᵗ))·m / (√v/√(1−β₂ᵗ) + ε)
+using System.Globalization;
+using DistBackprop.Core.Model;
+
+namespace DistBackprop.Core.Optim;
+
+public enum OptimizerKind
+{
+    Sgd,
+    Momentum,
+    Nesterov,
+    Adam,
+}
+
+/// <summary>Hyperparameters; defaults as torch.optim's (Adam β₁ 0.9, β₂ 0.999, ε 1e-8).</summary>
+public sealed record OptimizerSettings(
+    OptimizerKind Kind = OptimizerKind.Sgd,
+    float LearningRate = 0.1f,
+    float Momentum = 0.9f,
+    float WeightDecay = 0f,
+    float Beta1 = 0.9f,
+    float Beta2 = 0.999f,
+    float Epsilon = 1e-8f)
+{
+    public static string NameOf(OptimizerKind kind) => kind.ToString().ToLowerInvariant();
+
+    public static bool TryParseKind(string? s, out OptimizerKind kind) =>
+        Enum.TryParse(s?.Trim(), ignoreCase: true, out kind) && Enum.IsDefined(kind) && !int.TryParse(s, out _);
+
+    /// <summary>Metadata strings for checkpoints.</summary>
+    public IEnumerable<KeyValuePair<string, string>> ToMetadata()
+    {
+        yield return new("optimizer", NameOf(Kind));
+        yield return new("lr", LearningRate.ToString("R", CultureInfo.InvariantCulture));
+        yield return new("momentum", Momentum.ToString("R", CultureInfo.InvariantCulture));
+        yield return new("weight_decay", WeightDecay.ToString("R", CultureInfo.InvariantCulture));
+        yield return new("beta1", Beta1.ToString("R", CultureInfo.InvariantCulture));
+        yield return new("beta2", Beta2.ToString("R", CultureInfo.InvariantCulture));
+        yield return new("eps", Epsilon.ToString("R", CultureInfo.InvariantCulture));
+    }
+}
+
+/// <summary>Applies one update to the flat parameters from the mean gradient. State lives here (on the coordinator).</summary>
+public sealed class Optimizer
+{
+    private readonly ParameterLayout _layout;
+    private readonly float[] _first;   // momentum buffer v, or Adam's m
+    private readonly float[] _second;  // Adam's v
+
+    public Optimizer(OptimizerSettings settings, ParameterLayout layout)
+    {
+        Settings = settings ?? throw new ArgumentNullException(nameof(settings));
+        _layout = layout ?? throw new ArgumentNullException(nameof(layout));
+        var n = settings.Kind == OptimizerKind.Sgd ? 0 : layout.Count;
+        _first = new float[n];
+        _second = new float[settings.Kind == OptimizerKind.Adam ? layout.Count : 0];
+    }
+
+    public OptimizerSettings Settings { get; }
+
+    /// <summary>Updates applied so far (Adam's t).</summary>
+    public long StepCount { get; private set; }
+
+    /// <summary>Named state tensors (flat, ParameterLayout order) for resume checkpoints.</summary>
+    public IReadOnlyList<(string Name, float[] Data)> State => Settings.Kind switch
+    {
+        OptimizerKind.Sgd => [],
+        OptimizerKind.Momentum or OptimizerKind.Nesterov => [("optimizer.momentum_buffer", _first)],
+        OptimizerKind.Adam => [("optimizer.exp_avg", _first), ("optimizer.exp_avg_sq", _second)],
+        _ => [],
+    };
+
+    /// <summary>Restores state saved from <see cref="State"/> and <see cref="StepCount"/>.</summary>
+    public void Restore(long stepCount, IReadOnlyDictionary<string, float[]> state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        foreach (var (name, data) in State)
+        {
+            if (!state.TryGetValue(name, out var saved))
+            {
+                throw new InvalidDataException($"the checkpoint has no optimizer tensor '{name}'");
+            }
+
+            if (saved.Length != data.Length)
+            {
+                throw new InvalidDataException($"optimizer tensor '{name}' has {saved.Length} values, expected {data.Length}");
+            }
+
+            saved.CopyTo(data, 0);
+        }
+
+        StepCount = stepCount;
+    }
+
+    /// <summary>W ← update(W, g). <paramref name="gradient"/> is the mean gradient and is left unchanged.</summary>
+    public void Step(Span<float> parameters, ReadOnlySpan<float> gradient)
+    {
+        if (parameters.Length != _layout.Count || gradient.Length != _layout.Count)
+        {
+            throw new ArgumentException($"expected {_layout.Count} parameters and gradients, got {parameters.Length} and {gradient.Length}");
+        }
+
+        StepCount++;
+        var s = Settings;
+        var bias1 = 1 - Math.Pow(s.Beta1, StepCount);
+        var bias2 = 1 - Math.Pow(s.Beta2, StepCount);
+        var adamStep = (float)(s.LearningRate / bias1);
+        var adamBias2Sqrt = (float)Math.Sqrt(bias2);
+        for (var l = 0; l < _layout.LayerCount; l++)
+        {
+            Update(parameters, gradient, _layout.WeightOffset(l), _layout.WeightLength(l), s.WeightDecay, adamStep, adamBias2Sqrt);
+            Update(parameters, gradient, _layout.BiasOffset(l), _layout.BiasLength(l), 0f, adamStep, adamBias2Sqrt);
+        }
+    }
+
+    private void Update(Span<float> parameters, ReadOnlySpan<float> gradient, int offset, int length, float decay, float adamStep, float adamBias2Sqrt)
+    {
+        var s = Settings;
+        {
+            var w = parameters.Slice(offset, length);
+            var g = gradient.Slice(offset, length);
+            var lr = s.LearningRate;
+            switch (s.Kind)
+            {
+                case OptimizerKind.Sgd:
+                    for (var i = 0; i < w.Length; i++)
+                    {
+                        var gi = g[i] + (decay * w[i]);
+                        w[i] -= lr * gi;
+                    }
+
+                    break;
+                case OptimizerKind.Momentum:
+                case OptimizerKind.Nesterov:
+                {
+                    var v = _first.AsSpan(offset, length);
+                    var first = StepCount == 1;
+                    var mu = s.Momentum;
+                    for (var i = 0; i < w.Length; i++)
+                    {
+                        var gi = g[i] + (decay * w[i]);
+                        v[i] = first ? gi : (mu * v[i]) + gi;
+                        var d = s.Kind == OptimizerKind.Nesterov ? gi + (mu * v[i]) : v[i];
+                        w[i] -= lr * d;
+                    }
+
+                    break;
+                }
+
+                case OptimizerKind.Adam:
+                {
+                    var m = _first.AsSpan(offset, length);
+                    var v = _second.AsSpan(offset, length);
+                    float b1 = s.Beta1, b2 = s.Beta2;
+                    for (var i = 0; i < w.Length; i++)
+                    {
+                        var gi = g[i] + (decay * w[i]);
+                        m[i] = (b1 * m[i]) + ((1 - b1) * gi);
+                        v[i] = (b2 * v[i]) + ((1 - b2) * gi * gi);
+                        var denom = (MathF.Sqrt(v[i]) / adamBias2Sqrt) + s.Epsilon;
+                        w[i] -= adamStep * (m[i] / denom);
+                    }
+
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,68 @@
+// The only place that says how shard results combine (SPEC §3):
+//   mean = ((s_0 + s_1) + s_2 + … + s_{S−1}) / B
+// added in shard order, never arrival order, then divided by the global batch size B, so
+// uneven shards weigh right and the result does not depend on which worker computed what.
+using System.Numerics.Tensors;
+
+namespace DistBackprop.Core.Training;
+
+/// <summary>Shard sums → the mean gradient of the global batch.</summary>
+public static class ShardReduction
+{
+    /// <summary>Splits a batch of <paramref name="rows"/> rows into <paramref name="shards"/> contiguous
+    /// ranges whose sizes differ by at most one (the first rows % S shards get one more).</summary>
+    public static (int Start, int Length) ShardRange(int rows, int shards, int shard)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(shards, 1);
+        if ((uint)shard >= (uint)shards)
+        {
+            throw new ArgumentOutOfRangeException(nameof(shard));
+        }
+
+        int size = rows / shards, extra = rows % shards;
+        return ((shard * size) + Math.Min(shard, extra), size + (shard < extra ? 1 : 0));
+    }
+
+    /// <summary>
+    /// meanGradient = (Σ_{s in shard order} shards[s].Gradient) / globalBatch; returns the summed loss,
+    /// samples and correct count. <paramref name="shardsInOrder"/>[s] must be shard s.
+    /// </summary>
+    public static (double LossSum, int Samples, int Correct) Reduce(IReadOnlyList<GradientSum> shardsInOrder, int globalBatch, Span<float> meanGradient)
+    {
+        ArgumentNullException.ThrowIfNull(shardsInOrder);
+        ArgumentOutOfRangeException.ThrowIfLessThan(globalBatch, 1);
+        if (shardsInOrder.Count == 0)
+        {
+            throw new ArgumentException("no shards", nameof(shardsInOrder));
+        }
+
+        double loss = 0;
+        int samples = 0, correct = 0;
+        for (var s = 0; s < shardsInOrder.Count; s++)
+        {
+            var shard = shardsInOrder[s];
+            if (shard.Gradient.Length != meanGradient.Length)
+            {
+                throw new ArgumentException($"shard {s} has {shard.Gradient.Length} gradient values, expected {meanGradient.Length}", nameof(shardsInOrder));
+            }
+
+            // Σ in shard order
+            if (s == 0)
+            {
+                shard.Gradient.CopyTo(meanGradient);
+            }
+            else
+            {
+                TensorPrimitives.Add(meanGradient, shard.Gradient, meanGradient);
+            }
+
+            loss += shard.LossSum;
+            samples += shard.Samples;
+            correct += shard.Correct;
+        }
+
+        // ÷ B
+        TensorPrimitives.Divide(meanGradient, (float)globalBatch, meanGradient);
+        return (loss, samples, correct);
+    }
+}

@@ -1,0 +1,273 @@
+// The training loop's bookkeeping, shared by the reference trainer and the coordinator actor:
+// which rows form the next global batch, and how shard results become a weight update.
+//   1. BeginStep: the next B indices of this epoch's order (seeded shuffle, or file order).
+//   2. Someone computes the S shard sums (ShardReduction.ShardRange gives each shard's rows).
+//   3. CompleteStep: Σ shards in shard order ÷ B, finite check, optimizer step, advance.
+// Leaves out: who computes the shards (a loop here, actors in DistBackprop.Cluster).
+using DistBackprop.Core.Model;
+using DistBackprop.Core.Optim;
+using DistBackprop.Core.Tensors;
+
+namespace DistBackprop.Core.Training;
+
+/// <summary>Everything that decides the weights of a run (SPEC §3): with equal configs and data, equal results.</summary>
+public sealed record TrainingConfig(
+    ModelSpec Spec,
+    OptimizerSettings Optimizer,
+    int BatchSize = 64,
+    int? Epochs = 10,
+    long? MaxSteps = null,
+    long Seed = 1,
+    bool Shuffle = true,
+    int Shards = 1)
+{
+    /// <summary>Checks the values that do not depend on data; returns a message naming the option, or null.</summary>
+    public string? Validate()
+    {
+        if (BatchSize < 1)
+        {
+            return $"--batch must be at least 1 (got {BatchSize})";
+        }
+
+        if (Epochs is < 1)
+        {
+            return $"--epochs must be at least 1 (got {Epochs})";
+        }
+
+        if (MaxSteps is < 1)
+        {
+            return $"--max-steps must be at least 1 (got {MaxSteps})";
+        }
+
+        if (Shards < 1)
+        {
+            return $"--shards must be at least 1 (got {Shards})";
+        }
+
+        if (!(Optimizer.LearningRate >= 0) || float.IsInfinity(Optimizer.LearningRate))
+        {
+            return $"--lr must be a finite number ≥ 0 (got {Optimizer.LearningRate})";
+        }
+
+        if (!(Optimizer.WeightDecay >= 0))
+        {
+            return $"--weight-decay must be ≥ 0 (got {Optimizer.WeightDecay})";
+        }
+
+        if (!(Optimizer.Momentum >= 0 && Optimizer.Momentum < 1))
+        {
+            return $"--momentum must be in [0, 1) (got {Optimizer.Momentum})";
+        }
+
+        return null;
+    }
+}
+
+/// <summary>The rows of one global batch. <see cref="Indices"/> stays valid until the next BeginStep.</summary>
+public readonly record struct StepPlan(long Step, int Epoch, ReadOnlyMemory<int> Indices, int Shards)
+{
+    public int BatchSize => Indices.Length;
+
+    /// <summary>The rows of shard <paramref name="shard"/> (contiguous in the batch).</summary>
+    public ReadOnlyMemory<int> ShardIndices(int shard)
+    {
+        var (start, length) = ShardReduction.ShardRange(Indices.Length, Shards, shard);
+        return Indices.Slice(start, length);
+    }
+}
+
+/// <summary>What a completed step measured. Loss is the mean over the batch; epochs are 0-based.</summary>
+public readonly record struct StepOutcome(long Step, int Epoch, double Loss, double Accuracy, int Samples, bool EpochCompleted);
+
+/// <summary>Training stopped on a non-finite loss, gradient or weight (exit code 3).</summary>
+public sealed class TrainingDivergedException : Exception
+{
+    public TrainingDivergedException(long step, string message)
+        : base($"training diverged at step {step}: {message}") => Step = step;
+
+    public long Step { get; }
+}
+
+/// <summary>Order of the rows in an epoch: identity, or a Fisher–Yates shuffle seeded by (seed, epoch).</summary>
+public static class EpochOrder
+{
+    public const ulong Stream = 0x73687566; // "shuf"
+
+    public static void Fill(long seed, int epoch, bool shuffle, Span<int> order)
+    {
+        for (var i = 0; i < order.Length; i++)
+        {
+            order[i] = i;
+        }
+
+        if (shuffle)
+        {
+            DeterministicRandom.For(seed, Stream, (ulong)epoch).Shuffle(order);
+        }
+    }
+}
+
+/// <summary>Parameters, optimizer and data position of a run. Single-threaded: one owner.</summary>
+public sealed class TrainingState
+{
+    private readonly int[] _order;
+    private readonly float[] _meanGradient;
+
+    public TrainingState(TrainingConfig config, int sampleCount, float[] initialParameters)
+    {
+        Config = config ?? throw new ArgumentNullException(nameof(config));
+        ArgumentNullException.ThrowIfNull(initialParameters);
+        ArgumentOutOfRangeException.ThrowIfLessThan(sampleCount, 1);
+        if (initialParameters.Length != config.Spec.ParameterCount)
+        {
+            throw new ArgumentException($"{initialParameters.Length} initial parameters, the model has {config.Spec.ParameterCount}", nameof(initialParameters));
+        }
+
+        SampleCount = sampleCount;
+        Parameters = initialParameters;
+        Optimizer = new Optimizer(config.Optimizer, config.Spec.Layout);
+        _order = new int[sampleCount];
+        _meanGradient = new float[config.Spec.ParameterCount];
+        EpochOrder.Fill(config.Seed, 0, config.Shuffle, _order);
+    }
+
+    public TrainingConfig Config { get; }
+
+    public int SampleCount { get; }
+
+    /// <summary>The current weights (flat, ParameterLayout order). Updated in place by CompleteStep.</summary>
+    public float[] Parameters { get; }
+
+    public Optimizer Optimizer { get; }
+
+    /// <summary>Steps completed so far.</summary>
+    public long Step { get; private set; }
+
+    /// <summary>The epoch in progress (0-based).</summary>
+    public int Epoch { get; private set; }
+
+    /// <summary>Rows of the current epoch already trained on.</summary>
+    public int Position { get; private set; }
+
+    /// <summary>The mean gradient of the last completed step.</summary>
+    public ReadOnlySpan<float> LastMeanGradient => _meanGradient;
+
+    public int StepsPerEpoch => (SampleCount + Config.BatchSize - 1) / Config.BatchSize;
+
+    /// <summary>The total number of steps this run will take.</summary>
+    public long TotalSteps
+    {
+        get
+        {
+            var byEpochs = Config.Epochs is int e ? (long)e * StepsPerEpoch : long.MaxValue;
+            return Math.Min(byEpochs, Config.MaxSteps ?? long.MaxValue);
+        }
+    }
+
+    public bool IsFinished => Step >= TotalSteps;
+
+    /// <summary>The rows of the next step. Calling it twice without CompleteStep returns the same plan.</summary>
+    public StepPlan BeginStep()
+    {
+        if (IsFinished)
+        {
+            throw new InvalidOperationException("training is finished");
+        }
+
+        var length = Math.Min(Config.BatchSize, SampleCount - Position);
+        return new StepPlan(Step + 1, Epoch, _order.AsMemory(Position, length), Config.Shards);
+    }
+
+    /// <summary>Reduces the shard sums (index = shard), checks them, applies the optimizer and advances.</summary>
+    public StepOutcome CompleteStep(IReadOnlyList<GradientSum> shardsInOrder)
+    {
+        ArgumentNullException.ThrowIfNull(shardsInOrder);
+        var plan = BeginStep();
+        if (shardsInOrder.Count != Config.Shards)
+        {
+            throw new ArgumentException($"expected {Config.Shards} shard results, got {shardsInOrder.Count}", nameof(shardsInOrder));
+        }
+
+        var (lossSum, samples, correct) = ShardReduction.Reduce(shardsInOrder, plan.BatchSize, _meanGradient);
+        if (samples != plan.BatchSize)
+        {
+            throw new InvalidOperationException($"step {plan.Step}: shards covered {samples} samples, the batch has {plan.BatchSize}");
+        }
+
+        var loss = lossSum / plan.BatchSize;
+        if (!double.IsFinite(loss))
+        {
+            throw new TrainingDivergedException(plan.Step, $"the loss is {loss}");
+        }
+
+        CheckFinite(plan.Step, _meanGradient, "gradient");
+        Optimizer.Step(Parameters, _meanGradient);
+        CheckFinite(plan.Step, Parameters, "weight");
+
+        Step++;
+        Position += plan.BatchSize;
+        var epochDone = Position >= SampleCount;
+        var epoch = Epoch;
+        if (epochDone)
+        {
+            Epoch++;
+            Position = 0;
+            EpochOrder.Fill(Config.Seed, Epoch, Config.Shuffle, _order);
+        }
+
+        return new StepOutcome(plan.Step, epoch, loss, (double)correct / plan.BatchSize, plan.BatchSize, epochDone);
+    }
+
+    /// <summary>Continues a run from a checkpoint: parameters and optimizer state already restored by the caller.</summary>
+    public void RestorePosition(long step, int epoch, int position)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(step);
+        ArgumentOutOfRangeException.ThrowIfNegative(epoch);
+        if (position < 0 || position >= SampleCount)
+        {
+            throw new ArgumentOutOfRangeException(nameof(position), position, $"must be in [0, {SampleCount})");
+        }
+
+        Step = step;
+        Epoch = epoch;
+        Position = position;
+        EpochOrder.Fill(Config.Seed, Epoch, Config.Shuffle, _order);
+    }
+
+    private void CheckFinite(long step, ReadOnlySpan<float> values, string what)
+    {
+        if (HasNonFinite(values))
+        {
+            var layout = Config.Spec.Layout;
+            for (var l = 0; l < layout.LayerCount; l++)
+            {
+                Report(values.Slice(layout.WeightOffset(l), layout.WeightLength(l)), ParameterLayout.WeightName(l), l);
+                Report(values.Slice(layout.BiasOffset(l), layout.BiasLength(l)), ParameterLayout.BiasName(l), l);
+            }
+        }
+
+        void Report(ReadOnlySpan<float> slice, string name, int layer)
+        {
+            for (var i = 0; i < slice.Length; i++)
+            {
+                if (!float.IsFinite(slice[i]))
+                {
+                    throw new TrainingDivergedException(step, $"non-finite {what} in {name} (layer {layer}): {slice[i]}");
+                }
+            }
+        }
+    }
+
+    private static bool HasNonFinite(ReadOnlySpan<float> values)
+    {
+        foreach (var v in values)
+        {
+            if (!float.IsFinite(v))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
