@@ -81,34 +81,40 @@ internal static class SyntheticDigits
             ends[p] = n;
         }
 
-        // pixel = contrast · clamp(half + ½ − distance to the nearest segment, 0, 1) + noise·N(0,1), clamped to [0, 1]
-        for (var y = 0; y < Side; y++)
-        {
-            for (var x = 0; x < Side; x++)
-            {
-                var d2 = DistanceSquared(x + 0.5, y + 0.5, xs, ys, ends);
-                var ink = Math.Clamp(half + 0.5 - Math.Sqrt(d2), 0, 1) * contrast;
-                var value = ink + (noise * rng.NextGaussian());
-                pixels[(y * Side) + x] = (float)Math.Clamp(value, 0, 1);
-            }
-        }
-    }
-
-    private static double DistanceSquared(double x, double y, ReadOnlySpan<double> xs, ReadOnlySpan<double> ys, ReadOnlySpan<int> ends)
-    {
-        var best = double.MaxValue;
+        // d²(pixel) = min over segments of the squared distance from the pixel centre, visiting only
+        // pixels within reach (half + ½) of each segment; the rest stay "far" and get no ink.
+        var reach = half + 0.5;
+        Span<double> d2 = stackalloc double[Side * Side];
+        d2.Fill(double.MaxValue);
         var start = 0;
         foreach (var end in ends)
         {
             for (var k = start; k + 1 < end; k++)
             {
-                best = Math.Min(best, SegmentDistanceSquared(x, y, xs[k], ys[k], xs[k + 1], ys[k + 1]));
+                var x0 = Math.Max(0, (int)Math.Floor(Math.Min(xs[k], xs[k + 1]) - reach));
+                var x1 = Math.Min(Side - 1, (int)Math.Ceiling(Math.Max(xs[k], xs[k + 1]) + reach));
+                var y0 = Math.Max(0, (int)Math.Floor(Math.Min(ys[k], ys[k + 1]) - reach));
+                var y1 = Math.Min(Side - 1, (int)Math.Ceiling(Math.Max(ys[k], ys[k + 1]) + reach));
+                for (var y = y0; y <= y1; y++)
+                {
+                    for (var x = x0; x <= x1; x++)
+                    {
+                        var d = SegmentDistanceSquared(x + 0.5, y + 0.5, xs[k], ys[k], xs[k + 1], ys[k + 1]);
+                        d2[(y * Side) + x] = Math.Min(d2[(y * Side) + x], d);
+                    }
+                }
             }
 
             start = end;
         }
 
-        return best;
+        // pixel = contrast · clamp(half + ½ − distance to the nearest segment, 0, 1) + noise·N(0,1), clamped to [0, 1]
+        for (var p = 0; p < Side * Side; p++)
+        {
+            var ink = d2[p] < reach * reach ? Math.Clamp(reach - Math.Sqrt(d2[p]), 0, 1) * contrast : 0;
+            var value = ink + (noise * rng.NextGaussian());
+            pixels[p] = (float)Math.Clamp(value, 0, 1);
+        }
     }
 
     // Squared distance from (x, y) to the segment a–b.
