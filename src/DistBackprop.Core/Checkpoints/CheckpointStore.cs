@@ -106,13 +106,20 @@ public static partial class CheckpointStore
         }
 
         var candidates = new List<(long Step, string Path)>();
-        foreach (var file in Directory.EnumerateFiles(directoryOrFile))
+        try
         {
-            var match = CheckpointName().Match(Path.GetFileName(file));
-            if (match.Success && long.TryParse(match.Groups[1].ValueSpan, NumberStyles.None, CultureInfo.InvariantCulture, out var step))
+            foreach (var file in Directory.EnumerateFiles(directoryOrFile))
             {
-                candidates.Add((step, file));
+                var match = CheckpointName().Match(Path.GetFileName(file));
+                if (match.Success && long.TryParse(match.Groups[1].ValueSpan, NumberStyles.None, CultureInfo.InvariantCulture, out var step))
+                {
+                    candidates.Add((step, file));
+                }
             }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CheckpointException(directoryOrFile, $"could not be listed: {e.Message}", e);
         }
 
         if (candidates.Count == 0)

@@ -3,7 +3,9 @@
 //   [N: u64 little-endian][N bytes of UTF-8 JSON header, space-padded to a multiple of 8][data]
 //   header = {"__metadata__": {string: string}, "<name>": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, ...}
 //   offsets are relative to the data section; the tensors tile it exactly (no gaps, no overlap).
-// Writes are atomic: a temporary file in the same directory, flushed to disk, then renamed.
+// Writes are atomic: a temporary file in the same directory, flushed to disk, then renamed over
+// the target. The directory entry is not fsynced, so a power cut right after the rename may bring
+// back the old file — never a half-written one.
 // Leaves out: reading values of dtypes other than F32 (they are size-checked and skipped), mmap.
 using System.Buffers;
 using System.Buffers.Binary;
@@ -43,10 +45,21 @@ internal static class SafeTensors
 
     private static readonly Dictionary<string, int> ElementSizes = new(StringComparer.Ordinal)
     {
-        ["BOOL"] = 1, ["U8"] = 1, ["I8"] = 1, ["F8_E5M2"] = 1, ["F8_E4M3"] = 1,
-        ["I16"] = 2, ["U16"] = 2, ["F16"] = 2, ["BF16"] = 2,
-        ["I32"] = 4, ["U32"] = 4, ["F32"] = 4,
-        ["I64"] = 8, ["U64"] = 8, ["F64"] = 8,
+        ["BOOL"] = 1,
+        ["U8"] = 1,
+        ["I8"] = 1,
+        ["F8_E5M2"] = 1,
+        ["F8_E4M3"] = 1,
+        ["I16"] = 2,
+        ["U16"] = 2,
+        ["F16"] = 2,
+        ["BF16"] = 2,
+        ["I32"] = 4,
+        ["U32"] = 4,
+        ["F32"] = 4,
+        ["I64"] = 8,
+        ["U64"] = 8,
+        ["F64"] = 8,
     };
 
     /// <summary>
