@@ -83,17 +83,17 @@ internal sealed class ScalarMlp
             switch (_loss)
             {
                 case LossKind.SoftmaxCrossEntropy:
-                {
-                    var max = zo.Max();
-                    var sum = zo.Sum(v => System.Math.Exp(v - max));
-                    for (var j = 0; j < k; j++)
                     {
-                        ao[j] = System.Math.Exp(zo[j] - max) / sum;
-                        loss -= y[j] * System.Math.Log(ao[j]);
-                    }
+                        var max = zo.Max();
+                        var sum = zo.Sum(v => System.Math.Exp(v - max));
+                        for (var j = 0; j < k; j++)
+                        {
+                            ao[j] = System.Math.Exp(zo[j] - max) / sum;
+                            loss -= y[j] * System.Math.Log(ao[j]);
+                        }
 
-                    break;
-                }
+                        break;
+                    }
 
                 case LossKind.SigmoidCrossEntropy:
                     for (var j = 0; j < k; j++)
