@@ -6,7 +6,7 @@ using DistBackprop.Core.Training;
 namespace DistBackprop.Cluster.Actors;
 
 /// <summary>Settings of a <see cref="Coordinator"/>. The coordinator owns <see cref="State"/> from Props creation on.</summary>
-public sealed class CoordinatorSettings
+public sealed record CoordinatorSettings
 {
     /// <summary>Parameters, optimizer state and data position (fresh, or restored from a checkpoint by the caller).</summary>
     public required TrainingState State { get; init; }

@@ -341,6 +341,7 @@ public sealed class Worker : ReceiveActor, IWithTimers
         _coordinatorNodes.Remove(t.ActorRef.Path.Address);
         _searchSince = Stopwatch.GetTimestamp();
         _log.Warning("worker {0}: the coordinator is gone; waiting for the next one", _settings.WorkerId);
+        _settings.OnCoordinatorLost?.Invoke();
     }
 
     private sealed record Job(long Step, ShardWork Work, float[] Weights);

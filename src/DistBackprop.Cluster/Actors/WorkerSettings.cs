@@ -7,7 +7,7 @@ using DistBackprop.Core.Data;
 namespace DistBackprop.Cluster.Actors;
 
 /// <summary>Settings of a <see cref="Worker"/>.</summary>
-public sealed class WorkerSettings
+public sealed record WorkerSettings
 {
     /// <summary>A name for logs, unique per run (e.g. "local-2" or "host:port"); also the dealing order.</summary>
     public required string WorkerId { get; init; }
@@ -32,6 +32,10 @@ public sealed class WorkerSettings
 
     /// <summary>Called once if the coordinator refuses this worker (the host exits with code 2).</summary>
     public Action<string>? OnRefused { get; init; }
+
+    /// <summary>Cluster mode: called when the coordinator this worker served is gone (the host rebuilds the actor
+    /// system to join the next one, see ClusterWorkerHost). Null: keep waiting in this actor system.</summary>
+    public Action? OnCoordinatorLost { get; init; }
 
     /// <summary>How often registration is re-sent until accepted.</summary>
     public TimeSpan RegisterRetry { get; init; } = TimeSpan.FromSeconds(2);

@@ -1,15 +1,18 @@
-// Which types the Hyperion serializer may write and read: this project's own types (namespaces
-// DistBackprop.*) and a short list of framework types that appear inside them. Hyperion calls the
+// Which types the Hyperion serializer may write and read: this project's message types (namespace
+// DistBackprop.Cluster.Protocol) and a short list of framework types that appear inside them. Hyperion calls the
 // filter with assembly-qualified names on one side and short names on the other, so names are
 // normalised (assembly part dropped) before the check. Leaves out: tensor messages (TensorSerializer).
 using Hyperion;
 
 namespace DistBackprop.Cluster.Serialization;
 
-/// <summary>Allows DistBackprop.* types, primitive types and arrays of both; refuses everything else.</summary>
+/// <summary>Allows DistBackprop.Cluster.Protocol types, primitive types and arrays of both; refuses everything else.</summary>
 public sealed class HyperionTypeFilter : ITypeFilter
 {
     public static readonly HyperionTypeFilter Instance = new();
+
+    /// <summary>The namespace of every message type (and the records nested in them).</summary>
+    public const string ProtocolNamespace = "DistBackprop.Cluster.Protocol.";
 
     private static readonly HashSet<string> Framework = new(StringComparer.Ordinal)
     {
@@ -31,7 +34,7 @@ public sealed class HyperionTypeFilter : ITypeFilter
             name = name[..^2];
         }
 
-        var ok = name.StartsWith("DistBackprop.", StringComparison.Ordinal) || Framework.Contains(name);
+        var ok = name.StartsWith(ProtocolNamespace, StringComparison.Ordinal) || Framework.Contains(name);
         if (!ok)
         {
             Interlocked.Increment(ref _refusals);
