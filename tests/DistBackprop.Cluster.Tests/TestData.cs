@@ -77,9 +77,6 @@ internal static class TestData
         return n == 0 ? "identical" : $"{n} of {a.Length} differ, first at {first} ({a[first]:R} vs {b[first]:R}), max |diff| {maxDiff:E3}";
     }
 
-    public static bool BitIdentical(float[] a, float[] b) =>
-        a.Length == b.Length && a.AsSpan().SequenceEqual(b); // float SequenceEqual compares values; check bits below too
-
     public static double RelativeDistance(float[] a, float[] b)
     {
         double d = 0, n = 0;
