@@ -35,13 +35,13 @@ public sealed class MetricsWriter : IDisposable
         }
 
         var w = new StreamWriter(path, append: false, new System.Text.UTF8Encoding(false)) { NewLine = "\n" };
-        if (!json.Value)
+        if (!json)
         {
             w.WriteLine(CsvHeader);
             w.Flush();
         }
 
-        return new MetricsWriter(w, json.Value);
+        return new MetricsWriter(w, json);
     }
 
     public void Write(StepOutcome o, StepTimings t)

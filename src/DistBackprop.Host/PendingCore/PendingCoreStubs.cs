@@ -1,80 +1,39 @@
-// TEMPORARY: compile-only stand-ins for the Core APIs being built on branches `data` and `ckpt`
+// TEMPORARY: compile-only stand-ins for the Core APIs being built on branches `data`
 // (names from HELPERS.md). Deleted when those branches are merged into `host`.
-using DistBackprop.Core.Model;
-using DistBackprop.Core.Training;
+namespace DistBackprop.Core.Data;
 
-namespace DistBackprop.Core.Data
+public sealed record DataOptions(long Seed = 1, double TestSplit = 0, string? DataDirectory = null);
+
+public static class DatasetLoader
 {
-    public sealed record DataOptions(long Seed = 1, double TestSplit = 0, string? DataDirectory = null);
+    public const string DefaultName = "digits";
 
-    public static class DatasetLoader
+    public static string DefaultDataDirectory => Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".distbackprop", "data");
+
+    public static DataSplit Load(string? source, DataOptions options)
     {
-        public const string DefaultName = "digits";
-
-        public static string DefaultDataDirectory => Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".distbackprop", "data");
-
-        public static DataSplit Load(string? source, DataOptions options)
+        if (!string.IsNullOrEmpty(source) && source != "digits")
         {
-            if (!string.IsNullOrEmpty(source) && source != "digits")
-            {
-                throw new DataFormatException($"--data: unknown dataset '{source}' (stub)");
-            }
+            throw new DataFormatException($"--data: unknown dataset '{source}' (stub)");
+        }
 
-            var rng = new Random((int)options.Seed);
-            Dataset Make(int n)
+        var rng = new Random((int)options.Seed);
+        Dataset Make(int n)
+        {
+            var f = new float[n * 64];
+            var l = new int[n];
+            for (var i = 0; i < n; i++)
             {
-                var f = new float[n * 64];
-                var l = new int[n];
-                for (var i = 0; i < n; i++)
+                l[i] = rng.Next(10);
+                for (var j = 0; j < 64; j++)
                 {
-                    l[i] = rng.Next(10);
-                    for (var j = 0; j < 64; j++)
-                    {
-                        f[(i * 64) + j] = (float)(rng.NextDouble() * 0.2) + (j % 10 == l[i] ? 1f : 0f);
-                    }
+                    f[(i * 64) + j] = (float)(rng.NextDouble() * 0.2) + (j % 10 == l[i] ? 1f : 0f);
                 }
-
-                return new Dataset("digits", f, l, 64, 10, (8, 8));
             }
 
-            return new DataSplit(Make(2000), Make(500));
+            return new Dataset("digits", f, l, 64, 10, (8, 8));
         }
-    }
-}
 
-namespace DistBackprop.Core.Checkpoints
-{
-    public sealed class CheckpointException : Exception
-    {
-        public CheckpointException(string message)
-            : base(message)
-        {
-        }
-    }
-
-    public sealed record LoadedModel(int[] Sizes, float[] Parameters, Activation? Activation, LossKind? Loss, IReadOnlyDictionary<string, string> Metadata);
-
-    public sealed record ResumePoint(string Path, long Step, int Epoch, int Position, float[] Parameters, long OptimizerSteps,
-        IReadOnlyDictionary<string, float[]> OptimizerState, IReadOnlyDictionary<string, string> Metadata);
-
-    public static class ModelFile
-    {
-        public static void Save(string path, ModelSpec spec, ReadOnlySpan<float> parameters, IEnumerable<KeyValuePair<string, string>>? metadata = null) =>
-            throw new NotImplementedException();
-
-        public static LoadedModel Load(string path) => throw new NotImplementedException();
-
-        public static float[] LoadFor(string path, ModelSpec expected) => throw new NotImplementedException();
-    }
-
-    public static class CheckpointStore
-    {
-        public static string Save(string directory, TrainingState state, IEnumerable<KeyValuePair<string, string>>? metadata = null) =>
-            throw new NotImplementedException();
-
-        public static ResumePoint LoadNewestValid(string directoryOrFile, ModelSpec expected, Action<string>? warn = null) =>
-            throw new NotImplementedException();
-
-        public static void Apply(ResumePoint point, TrainingState state) => throw new NotImplementedException();
+        return new DataSplit(Make(2000), Make(500));
     }
 }

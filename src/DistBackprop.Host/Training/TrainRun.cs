@@ -32,6 +32,7 @@ public sealed class TrainRun : ITrainingObserver
     private MetricsWriter? _metrics;
     private string? _lastCheckpoint;
     private long _lastCheckpointStep = -1;
+    private TrainingState? _state;
 
     public TrainRun(CliContext context, Bound<TrainingOptions> bound, ResolvedTraining resolved)
     {
@@ -91,7 +92,7 @@ public sealed class TrainRun : ITrainingObserver
             {
                 var kept = _lastCheckpoint is not null ? $"; the last good checkpoint is kept: {_lastCheckpoint}"
                     : o.CheckpointDir is not null ? "; no checkpoint had been written yet" : string.Empty;
-                _context.Err.WriteLine($"error: {e.Message}{kept}");
+                _context.Err.WriteLine($"error: {e.Message}{LargestWeight(e)}{kept}");
                 return ExitCodes.Diverged;
             }
 
@@ -106,6 +107,7 @@ public sealed class TrainRun : ITrainingObserver
 
     void ITrainingObserver.OnStart(TrainingState state)
     {
+        _state = state;
         if (state.Step > 0)
         {
             _lastCheckpointStep = state.Step;
@@ -160,6 +162,37 @@ public sealed class TrainRun : ITrainingObserver
         _progress.Line(string.Create(CultureInfo.InvariantCulture, $"done: {state.Step} steps in {_progress.Elapsed.TotalSeconds:F1} s"));
     }
 
+    /// <summary>When the divergence message names no tensor (a non-finite loss), name the tensor holding the largest |weight|.</summary>
+    private string LargestWeight(TrainingDivergedException e)
+    {
+        if (_state is not { } state || e.Message.Contains("layers.", StringComparison.Ordinal))
+        {
+            return string.Empty;
+        }
+
+        var layout = state.Config.Spec.Layout;
+        var (name, largest) = (string.Empty, -1f);
+        for (var l = 0; l < layout.LayerCount; l++)
+        {
+            Check(layout.Weight<float>(state.Parameters, l), ParameterLayout.WeightName(l));
+            Check(layout.Bias<float>(state.Parameters, l), ParameterLayout.BiasName(l));
+        }
+
+        return string.Create(CultureInfo.InvariantCulture, $" (largest |weight| before step {e.Step}: {largest:G4} in {name})");
+
+        void Check(ReadOnlySpan<float> values, string tensor)
+        {
+            foreach (var v in values)
+            {
+                var a = float.IsNaN(v) ? float.PositiveInfinity : Math.Abs(v);
+                if (a > largest)
+                {
+                    (name, largest) = (tensor, a);
+                }
+            }
+        }
+    }
+
     private ModelSpec ResolveSpec(Dataset train)
     {
         var o = O;
@@ -181,14 +214,20 @@ public sealed class TrainRun : ITrainingObserver
             from = string.Empty;
         }
 
+        var problems = new List<string>();
         if (sizes[0] != train.FeatureCount)
         {
-            throw new UsageException($"{from}: input size {sizes[0]} does not match the data's {train.FeatureCount} features ({train.Name})");
+            problems.Add($"{from}: input size {sizes[0]} does not match the data's {train.FeatureCount} features ({train.Name})");
         }
 
         if (!OutputsFit(sizes[^1], train.Classes))
         {
-            throw new UsageException($"{from}: output size {sizes[^1]} does not match the data's {train.Classes} classes ({train.Name})");
+            problems.Add($"{from}: output size {sizes[^1]} does not match the data's {train.Classes} classes ({train.Name})");
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new UsageException(problems);
         }
 
         return new ModelSpec(sizes, _resolved.Activation, _resolved.Loss);
