@@ -61,7 +61,7 @@ public static class EvalCommand
         var log = o.Json ? context.Err : context.Out;
         var model = ModelFile.Load(o.Model!);
         var spec = new ModelSpec(model.Sizes, model.Activation ?? Activation.Relu, model.Loss ?? LossKind.SoftmaxCrossEntropy);
-        var split = DatasetLoader.Load(o.Data, new DataOptions(o.Seed, o.TestSplit));
+        var split = DatasetLoader.Load(o.Data, new DataOptions(o.Seed, o.TestSplit, context.Environment.DataDirectory));
         var (set, which) = split.Test is { } test ? (test, "test set") : (split.Train, "training set (the data has no test set)");
         if (spec.Inputs != set.FeatureCount)
         {

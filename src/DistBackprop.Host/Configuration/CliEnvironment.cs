@@ -13,6 +13,9 @@ public sealed record CliEnvironment(IDictionary Variables, string CurrentDirecto
     public static CliEnvironment FromProcess() =>
         new(Environment.GetEnvironmentVariables(), Directory.GetCurrentDirectory(), AppContext.BaseDirectory);
 
+    /// <summary>$DISTBACKPROP_DATA (the data directory for --data mnist), or null for the loader's default.</summary>
+    public string? DataDirectory => Variables["DISTBACKPROP_DATA"] is string { Length: > 0 } d ? d : null;
+
     /// <summary>DISTBACKPROP_STACKTRACES=1 (or DISTBACKPROP__VERBOSE=true) shows stack traces of runtime failures.</summary>
     public bool StackTraces =>
         Variables["DISTBACKPROP_STACKTRACES"] is string s && s is "1" or "true" or "True";

@@ -46,7 +46,7 @@ public sealed class TrainRun : ITrainingObserver
     {
         var o = O;
         _progress.Line($"distbackprop train: kernels {KernelInfo.Describe()}");
-        var data = _data = DatasetLoader.Load(o.Data, new DataOptions(o.Seed, o.TestSplit));
+        var data = _data = DatasetLoader.Load(o.Data, new DataOptions(o.Seed, o.TestSplit, _context.Environment.DataDirectory));
         var train = data.Train;
         var spec = ResolveSpec(train);
         if (o.Batch > train.Count)
