@@ -89,7 +89,7 @@ public sealed class OutputTests : IDisposable
     [Fact]
     public void Train_prints_the_kernel_path_progress_and_epoch_lines()
     {
-        var r = Cli.Run(_dir.Path, "train", "--epochs", "1", "--plain");
+        var r = Cli.Run(_dir.Path, "train", "--epochs", "1", "--batch", "500", "--plain");
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Contains("kernels ", r.Out, StringComparison.Ordinal);
         Assert.Contains("step 1/", r.Out, StringComparison.Ordinal);
