@@ -3,6 +3,7 @@
 using System.Collections;
 using DistBackprop.Host.Commands;
 using DistBackprop.Host.Configuration;
+using DistBackprop.Host.Training;
 
 namespace DistBackprop.Host.Tests;
 
@@ -34,7 +35,11 @@ public sealed class TempFolder : IDisposable
 public static class Cli
 {
     /// <summary>Runs with no DISTBACKPROP__ variables, in <paramref name="directory"/>, two cores assumed (workers 2, threads 1).</summary>
-    public static CliResult Run(string directory, IDictionary<string, string>? environment = null, CancellationToken cancellation = default, params string[] args)
+    public static CliResult Run(string directory, IDictionary<string, string>? environment = null, CancellationToken cancellation = default, params string[] args) =>
+        Run(directory, environment, cancellation, reference: false, args);
+
+    /// <summary>As above; <paramref name="reference"/> runs `train` on Core's reference loop (the oracle) instead of the actors.</summary>
+    public static CliResult Run(string directory, IDictionary<string, string>? environment, CancellationToken cancellation, bool reference, params string[] args)
     {
         var vars = new Hashtable();
         foreach (var (k, v) in environment ?? new Dictionary<string, string>())
@@ -45,6 +50,11 @@ public static class Cli
         using var output = new StringWriter();
         using var error = new StringWriter();
         var context = new CliContext(output, error, new CliEnvironment(vars, directory, BaseDirectory: null), cancellation) { ProcessorCount = 2 };
+        if (reference)
+        {
+            context = new CliContext(output, error, context.Environment, cancellation) { ProcessorCount = 2, EngineFactory = TrainingEngines.Reference };
+        }
+
         var code = DistBackpropCli.Run(args, context);
         return new CliResult(code, output.ToString(), error.ToString());
     }

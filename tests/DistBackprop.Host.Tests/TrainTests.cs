@@ -211,6 +211,21 @@ public sealed class TrainTests : IDisposable
     }
 
     [Fact]
+    public void Actor_engine_and_reference_loop_write_bit_identical_models()
+    {
+        string[] args = ["train", "--optimizer", "adam", "--lr", "0.01", "--batch", "50", "--workers", "2", "--shards", "3", "--max-steps", "25"];
+        var actors = _dir.File("actors.safetensors");
+        var reference = _dir.File("reference.safetensors");
+        var r1 = Cli.Run(_dir.Path, [.. args, "--out", actors]);
+        Assert.True(r1.ExitCode == 0, r1.ToString());
+        Assert.Contains("engine: actors", r1.Out, StringComparison.Ordinal);
+        var r2 = Cli.Run(_dir.Path, null, default, reference: true, [.. args, "--out", reference]);
+        Assert.True(r2.ExitCode == 0, r2.ToString());
+        Assert.Contains("engine: reference loop", r2.Out, StringComparison.Ordinal);
+        Assert.Equal(ModelFile.Load(reference).Parameters, ModelFile.Load(actors).Parameters);
+    }
+
+    [Fact]
     public void Stop_request_still_writes_out_and_a_checkpoint_and_exits_0()
     {
         using var stop = new CancellationTokenSource();
@@ -222,6 +237,38 @@ public sealed class TrainTests : IDisposable
         Assert.Contains("stopped at step", r.Out, StringComparison.Ordinal);
         Assert.True(File.Exists(outPath));
         Assert.Single(Directory.GetFiles(ckpt, "ckpt-*.safetensors"));
+    }
+
+    [Fact]
+    public async Task Stop_request_mid_run_stops_after_the_current_step_and_writes_the_files()
+    {
+        var outPath = _dir.File("stopped.safetensors");
+        var metrics = _dir.File("m.csv");
+        using var stop = new CancellationTokenSource();
+        var watcher = Task.Run(async () =>
+        {
+            // stop once the run has demonstrably started (a few metrics rows), not after a fixed time
+            while (!stop.IsCancellationRequested)
+            {
+                await Task.Delay(20);
+                if (File.Exists(metrics) && ReadShared(metrics).Count(c => c == '\n') > 20)
+                {
+                    stop.Cancel();
+                }
+            }
+        });
+        var r = Cli.Run(_dir.Path, null, stop.Token, "train", "--epochs", "1000", "--out", outPath, "--metrics", metrics);
+        await watcher;
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Contains("stopped at step", r.Out, StringComparison.Ordinal);
+        var model = ModelFile.Load(outPath);
+        Assert.Equal((File.ReadAllLines(metrics).Length - 1).ToString(System.Globalization.CultureInfo.InvariantCulture), model.Metadata["step"]);
+    }
+
+    private static string ReadShared(string path)
+    {
+        using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        return new StreamReader(f).ReadToEnd();
     }
 
     private static float[] RandomParameters(int[] sizes, int seed)

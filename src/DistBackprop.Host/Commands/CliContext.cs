@@ -28,7 +28,7 @@ public sealed class CliContext
     public int ProcessorCount { get; init; } = System.Environment.ProcessorCount;
 
     /// <summary>The engine `train` runs on. Tests may swap in the reference loop (the oracle); users cannot.</summary>
-    internal Func<ITrainingEngine> EngineFactory { get; init; } = TrainingEngines.Default;
+    internal Func<CliContext, ITrainingEngine> EngineFactory { get; init; } = TrainingEngines.Default;
 
     /// <summary>Set once options are bound: show stack traces of runtime failures.</summary>
     internal bool Verbose { get; set; }

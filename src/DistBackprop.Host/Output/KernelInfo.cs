@@ -4,13 +4,16 @@ using System.Numerics;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
+using DistBackprop.Core.Tensors;
 
 namespace DistBackprop.Host.Output;
 
 public static class KernelInfo
 {
-    /// <summary>"Vector512 (AVX-512F, FMA)", "AVX2 + FMA (Vector256)", "Vector128 (AdvSimd)", or "scalar".</summary>
-    public static string Describe()
+    /// <summary>Core's GEMM path and the hardware, e.g. "avx2 (AVX2 + FMA (Vector256))".</summary>
+    public static string Describe() => $"{Gemm.KernelPath} ({Hardware()})";
+
+    private static string Hardware()
     {
         if (Vector512.IsHardwareAccelerated)
         {

@@ -13,7 +13,7 @@ public sealed class ReferenceEngine : ITrainingEngine
     private static int KernelThreads(TrainingJob job) => Math.Max(1, job.Workers * job.Threads);
 
     public string Describe(TrainingJob job) =>
-        $"reference loop ({job.Config.Shards} shards in turn, {KernelThreads(job)} kernel threads)";
+        $"reference loop, test oracle ({job.Config.Shards} shards in turn, {KernelThreads(job)} kernel threads)";
 
     public Task<TrainingState> RunAsync(TrainingJob job, ITrainingObserver observer, CancellationToken cancellation)
     {

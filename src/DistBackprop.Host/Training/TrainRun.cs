@@ -63,12 +63,12 @@ public sealed class TrainRun : ITrainingObserver
 
         var resume = o.Resume is not null ? CheckpointStore.LoadNewestValid(o.Resume, spec, w => _context.Err.WriteLine($"warning: {w}")) : null;
         var job = new TrainingJob(config, train, initial, resume, _resolved.Workers, _resolved.Threads);
-        var engine = _context.EngineFactory();
+        var engine = _context.EngineFactory(_context);
 
         _progress.Line(string.Create(CultureInfo.InvariantCulture,
             $"data {train.Name}: {train.Count} training samples, {data.Test?.Count ?? 0} test samples, {train.FeatureCount} features, {train.Classes} classes"));
         _progress.Line($"model {spec}, {spec.ParameterCount} parameters; {Describe(config)}");
-        _progress.Line($"engine: {engine.Describe(job)}; {_resolved.Workers} workers × {_resolved.Threads} threads, {config.Shards} shards");
+        _progress.Line($"engine: {engine.Describe(job)}");
         if (resume is not null)
         {
             _progress.Line($"resuming from {resume.Path} at step {resume.Step}");
