@@ -57,5 +57,6 @@ public static class DistBackpropCli
         yield return TrainCommand.Create(context);
         yield return EvalCommand.Create(context);
         yield return GradCheckCommand.Create(context);
+        yield return BenchCommand.Create(context);
     }
 }
