@@ -48,6 +48,16 @@ public static class AkkaBuilderExtensions
 
         if (options.Role != NodeRole.Local)
         {
+            var gossip = options.HeartbeatInterval < TimeSpan.FromSeconds(1) ? options.HeartbeatInterval : TimeSpan.FromSeconds(1);
+            if (options.TestThrottler)
+            {
+                // and ActorSystem.Terminate() without coordinated shutdown: with the node black-holed first, that is kill -9
+                builder.AddHocon(ConfigurationFactory.ParseString("""
+                    akka.remote.dot-netty.tcp.applied-adapters = [trttl]
+                    akka.coordinated-shutdown.run-by-actor-system-terminate = off
+                    """), HoconAddMode.Prepend);
+            }
+
             builder
                 .WithRemoting(new RemoteOptions
                 {
@@ -71,7 +81,17 @@ public static class AkkaBuilderExtensions
                     SplitBrainResolver = new KeepOldestOption { DownIfAlone = false, Role = RoleName(NodeRole.Coordinator) },
                 })
                 .AddHocon(ConfigurationFactory.ParseString($$"""
-                    akka.cluster.split-brain-resolver.stable-after = {{(long)options.DowningStableAfter.TotalMilliseconds}}ms
+                    akka.cluster.split-brain-resolver.stable-after = {{Ms(options.DowningStableAfter)}}
+                    akka.cluster.failure-detector.heartbeat-interval = {{Ms(options.HeartbeatInterval)}}
+                    akka.cluster.failure-detector.acceptable-heartbeat-pause = {{Ms(options.AcceptableHeartbeatPause)}}
+                    akka.cluster.failure-detector.expected-response-after = {{Ms(options.HeartbeatInterval)}}
+                    akka.cluster.gossip-interval = {{Ms(gossip)}}
+                    akka.cluster.leader-actions-interval = {{Ms(gossip)}}
+                    akka.cluster.unreachable-nodes-reaper-interval = {{Ms(gossip)}}
+                    akka.cluster.retry-unsuccessful-join-after = {{Ms(options.JoinRetry)}}
+                    akka.cluster.seed-node-timeout = {{Ms(options.JoinRetry)}}
+                    akka.remote.watch-failure-detector.heartbeat-interval = {{Ms(options.HeartbeatInterval)}}
+                    akka.remote.watch-failure-detector.acceptable-heartbeat-pause = {{Ms(options.AcceptableHeartbeatPause + options.AcceptableHeartbeatPause)}}
                     akka.cluster.run-coordinated-shutdown-when-down = on
                     akka.cluster.shutdown-after-unsuccessful-join-seed-nodes = off
                     akka.remote.dot-netty.tcp.maximum-frame-size = {{options.MaxFrameSize}}b
@@ -97,6 +117,11 @@ public static class AkkaBuilderExtensions
         CoordinatorSettings settings, Action<ActorSystem, IActorRegistry>? alsoStart = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
+        if (settings.Validate() is { } invalid)
+        {
+            throw new ArgumentException(invalid, nameof(settings));
+        }
+
         var config = settings.State.Config;
         if (options.Role != NodeRole.Local)
         {
@@ -142,6 +167,8 @@ public static class AkkaBuilderExtensions
             }
         });
     }
+
+    private static string Ms(TimeSpan t) => $"{(long)Math.Ceiling(t.TotalMilliseconds)}ms";
 
     /// <summary>"coordinator", "worker", "monitor" (local → "coordinator").</summary>
     public static string RoleName(NodeRole role) => role switch
