@@ -77,7 +77,12 @@ public static class AkkaBuilderExtensions
                     // the coordinator forms the cluster (it is the only seed), so it is the oldest, and whatever the
                     // partition, the side with the live coordinator survives and workers cut off from it down
                     // themselves (their host then rebuilds the actor system and rejoins). keep-majority would let
-                    // two workers out-vote the coordinator (and in a 2-node cluster it breaks ties by address).
+                    // two workers out-vote the coordinator (and in a 2-node cluster it breaks ties by address: a worker
+                    // on a lower address would survive and the coordinator be downed). With keep-oldest, a coordinator +
+                    // one worker pair that loses contact keeps the coordinator (it pauses) and the worker downs itself,
+                    // rebuilds and rejoins (FaultToleranceTests). The price: if the coordinator itself dies, every worker
+                    // downs itself — intended, as the run needs a coordinator anyway (restart it with --resume).
+                    // Timings: docs/cluster-faults.md.
                     SplitBrainResolver = new KeepOldestOption { DownIfAlone = false, Role = RoleName(NodeRole.Coordinator) },
                 })
                 .AddHocon(ConfigurationFactory.ParseString($$"""
@@ -92,6 +97,7 @@ public static class AkkaBuilderExtensions
                     akka.cluster.seed-node-timeout = {{Ms(options.JoinRetry)}}
                     akka.remote.watch-failure-detector.heartbeat-interval = {{Ms(options.HeartbeatInterval)}}
                     akka.remote.watch-failure-detector.acceptable-heartbeat-pause = {{Ms(options.AcceptableHeartbeatPause + options.AcceptableHeartbeatPause)}}
+                    akka.remote.flush-wait-on-shutdown = {{Ms(options.AcceptableHeartbeatPause < TimeSpan.FromSeconds(2) ? options.AcceptableHeartbeatPause : TimeSpan.FromSeconds(2))}}
                     akka.cluster.run-coordinated-shutdown-when-down = on
                     akka.cluster.shutdown-after-unsuccessful-join-seed-nodes = off
                     akka.remote.dot-netty.tcp.maximum-frame-size = {{options.MaxFrameSize}}b
