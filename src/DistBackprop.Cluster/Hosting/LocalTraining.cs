@@ -122,7 +122,11 @@ public static class LocalTraining
             },
         };
 
-        using var host = BuildHost(options.LoggerFactory, akka.LogLevel, b => b.WithDistBackpropLocal(akka, settings, train, options.Workers, options.ThreadsPerWorker));
+        // The caller owns Ctrl+C/SIGTERM (cancellation stops after the current step): Akka's own SIGTERM hook would
+        // run CoordinatedShutdown under the running coordinator, and the run would never return.
+        using var host = BuildHost(options.LoggerFactory, akka.LogLevel, b => b
+            .WithDistBackpropLocal(akka, settings, train, options.Workers, options.ThreadsPerWorker)
+            .AddHocon("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off", HoconAddMode.Prepend));
         await host.StartAsync(CancellationToken.None).ConfigureAwait(false);
         try
         {

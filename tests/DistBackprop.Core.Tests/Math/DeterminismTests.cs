@@ -8,7 +8,7 @@ using DistBackprop.Core.Tensors;
 using DistBackprop.Core.Training;
 using Xunit.Abstractions;
 
-namespace DistBackprop.Core.Tests.Math;
+namespace DistBackprop.Core.Tests.MathChecks;
 
 public class DeterminismTests(ITestOutputHelper output)
 {

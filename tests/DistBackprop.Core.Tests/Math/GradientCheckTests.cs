@@ -3,7 +3,7 @@
 using DistBackprop.Core.Model;
 using Xunit.Abstractions;
 
-namespace DistBackprop.Core.Tests.Math;
+namespace DistBackprop.Core.Tests.MathChecks;
 
 public class GradientCheckTests(ITestOutputHelper output)
 {

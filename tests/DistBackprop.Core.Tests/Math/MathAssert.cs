@@ -3,7 +3,7 @@
 using DistBackprop.Core.Data;
 using DistBackprop.Core.Tensors;
 
-namespace DistBackprop.Core.Tests.Math;
+namespace DistBackprop.Core.Tests.MathChecks;
 
 internal static class MathAssert
 {

@@ -4,7 +4,7 @@
 using DistBackprop.Core.Data;
 using DistBackprop.Core.Model;
 
-namespace DistBackprop.Core.Tests.Math;
+namespace DistBackprop.Core.Tests.MathChecks;
 
 internal sealed class ScalarMlp
 {

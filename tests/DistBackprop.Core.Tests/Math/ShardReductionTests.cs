@@ -2,7 +2,7 @@
 // (Σ in shard order, then ÷ B), checked with values where float addition is not associative.
 using DistBackprop.Core.Training;
 
-namespace DistBackprop.Core.Tests.Math;
+namespace DistBackprop.Core.Tests.MathChecks;
 
 public class ShardReductionTests
 {

@@ -6,7 +6,7 @@ using DistBackprop.Core.Optim;
 using DistBackprop.Core.Training;
 using Xunit.Abstractions;
 
-namespace DistBackprop.Core.Tests.Math;
+namespace DistBackprop.Core.Tests.MathChecks;
 
 public class TrainingStateTests(ITestOutputHelper output)
 {

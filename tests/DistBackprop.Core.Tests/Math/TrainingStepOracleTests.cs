@@ -5,7 +5,7 @@ using DistBackprop.Core.Optim;
 using DistBackprop.Core.Training;
 using Xunit.Abstractions;
 
-namespace DistBackprop.Core.Tests.Math;
+namespace DistBackprop.Core.Tests.MathChecks;
 
 public class TrainingStepOracleTests(ITestOutputHelper output)
 {
