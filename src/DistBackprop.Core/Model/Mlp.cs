@@ -127,6 +127,14 @@ public sealed class Mlp<T>
             // Z = A_{l-1}·Wᵀ + b     x: (B, In)  w: (Out, In)  z: (B, Out)
             Gemm.XWt(x, layout.Weight(parameters, l), z, rows, inputs, outputs, Pool);
             var bias = layout.Bias(parameters, l);
+            if (typeof(T) == typeof(float))
+            {
+                // A = g(Z + b) in one fused pass (the output layer's g belongs to the loss)
+                Elementwise.BiasActivation(AsFloat(z), AsFloat(bias), rows, outputs, l < Spec.LayerCount - 1 ? Spec.Hidden : null);
+                x = z;
+                continue;
+            }
+
             for (var r = 0; r < rows; r++)
             {
                 var row = z.Slice(r * outputs, outputs);
@@ -198,9 +206,16 @@ public sealed class Mlp<T>
 
             // db += Σ_rows dZ   db: (Out)
             var db = layout.Bias(gradient, l);
-            for (var r = 0; r < rows; r++)
+            if (typeof(T) == typeof(float))
             {
-                TensorPrimitives.Add(db, dz.Slice(r * outputs, outputs), db);
+                Elementwise.AccumulateBiasGradient(AsFloat(dz), AsFloat(db), rows, outputs);
+            }
+            else
+            {
+                for (var r = 0; r < rows; r++)
+                {
+                    TensorPrimitives.Add(db, dz.Slice(r * outputs, outputs), db);
+                }
             }
 
             if (l > 0)
@@ -210,7 +225,14 @@ public sealed class Mlp<T>
                 Gemm.DyW(dz, layout.Weight(parameters, l), dPrev, rows, inputs, outputs, Pool);
 
                 // dZ_{l-1} = dA_{l-1} ⊙ g′(Z_{l-1})
-                ApplyActivationDerivative(Spec.Hidden, _act[l - 1].AsSpan(0, rows * inputs), dPrev);
+                if (typeof(T) == typeof(float))
+                {
+                    Elementwise.ActivationDerivative(Spec.Hidden, AsFloat<T>(_act[l - 1].AsSpan(0, rows * inputs)), AsFloat(dPrev));
+                }
+                else
+                {
+                    ApplyActivationDerivative(Spec.Hidden, _act[l - 1].AsSpan(0, rows * inputs), dPrev);
+                }
             }
         }
     }
@@ -403,6 +425,11 @@ public sealed class Mlp<T>
 
         return total;
     }
+
+    private static Span<float> AsFloat(Span<T> s) => System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(s);
+
+    private static ReadOnlySpan<float> AsFloat<TFrom>(ReadOnlySpan<TFrom> s)
+        where TFrom : struct => System.Runtime.InteropServices.MemoryMarshal.Cast<TFrom, float>(s);
 
     private int CheckRows(int rows)
     {

@@ -1,0 +1,199 @@
+// The register-tiled inner kernels of Gemm.Blocked: C[MR×NR] (+)= Apanel[kc×MR]ᵀ·Bpanel[kc×NR].
+// What each computes, element by element, is the same for all three, which is why their results are
+// bit-identical:  c[r, j] = fma(a[k, r], b[k, j], c[r, j])  for k = 0..kc-1 in order, starting from the
+// stored C (load) or from 0. Only the "how" differs: AVX-512 (8×32 tile), AVX2 (6×16 tile), scalar.
+// Leaves out: packing, blocking and edge tiles (Gemm.Blocked pads panels and tiles to full size).
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace DistBackprop.Core.Tensors;
+
+/// <summary>A microkernel: a full MR × NR tile of C at <c>c</c> (row stride <c>ldc</c>) from packed panels.</summary>
+internal unsafe interface IMicroKernel
+{
+    static abstract int MR { get; }
+
+    static abstract int NR { get; }
+
+    // a: (kc, MR) packed   b: (kc, NR) packed   c: (MR, NR) with row stride ldc
+    static abstract void Compute(int kc, float* a, float* b, float* c, int ldc, bool load);
+}
+
+/// <summary>AVX2 + FMA: 6 rows × 16 columns = 12 ymm accumulators, 2 for B, 1 broadcast.</summary>
+internal readonly unsafe struct Avx2Kernel : IMicroKernel
+{
+    public static int MR => 6;
+
+    public static int NR => 16;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Compute(int kc, float* a, float* b, float* c, int ldc, bool load)
+    {
+        Vector256<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+        float* c0 = c, c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc;
+        if (load)
+        {
+            c00 = Vector256.Load(c0); c01 = Vector256.Load(c0 + 8);
+            c10 = Vector256.Load(c1); c11 = Vector256.Load(c1 + 8);
+            c20 = Vector256.Load(c2); c21 = Vector256.Load(c2 + 8);
+            c30 = Vector256.Load(c3); c31 = Vector256.Load(c3 + 8);
+            c40 = Vector256.Load(c4); c41 = Vector256.Load(c4 + 8);
+            c50 = Vector256.Load(c5); c51 = Vector256.Load(c5 + 8);
+        }
+        else
+        {
+            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = Vector256<float>.Zero;
+        }
+
+        // c[r, :] = fma(a[k, r], b[k, :], c[r, :])   k ascending
+        for (var k = 0; k < kc; k++)
+        {
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + 8);
+            var ak = Vector256.Create(a[0]);
+            c00 = Vector256.FusedMultiplyAdd(ak, b0, c00);
+            c01 = Vector256.FusedMultiplyAdd(ak, b1, c01);
+            ak = Vector256.Create(a[1]);
+            c10 = Vector256.FusedMultiplyAdd(ak, b0, c10);
+            c11 = Vector256.FusedMultiplyAdd(ak, b1, c11);
+            ak = Vector256.Create(a[2]);
+            c20 = Vector256.FusedMultiplyAdd(ak, b0, c20);
+            c21 = Vector256.FusedMultiplyAdd(ak, b1, c21);
+            ak = Vector256.Create(a[3]);
+            c30 = Vector256.FusedMultiplyAdd(ak, b0, c30);
+            c31 = Vector256.FusedMultiplyAdd(ak, b1, c31);
+            ak = Vector256.Create(a[4]);
+            c40 = Vector256.FusedMultiplyAdd(ak, b0, c40);
+            c41 = Vector256.FusedMultiplyAdd(ak, b1, c41);
+            ak = Vector256.Create(a[5]);
+            c50 = Vector256.FusedMultiplyAdd(ak, b0, c50);
+            c51 = Vector256.FusedMultiplyAdd(ak, b1, c51);
+            a += 6;
+            b += 16;
+        }
+
+        c00.Store(c0); c01.Store(c0 + 8);
+        c10.Store(c1); c11.Store(c1 + 8);
+        c20.Store(c2); c21.Store(c2 + 8);
+        c30.Store(c3); c31.Store(c3 + 8);
+        c40.Store(c4); c41.Store(c4 + 8);
+        c50.Store(c5); c51.Store(c5 + 8);
+    }
+}
+
+/// <summary>AVX-512: 8 rows × 32 columns = 16 zmm accumulators, 2 for B, 1 broadcast.</summary>
+internal readonly unsafe struct Avx512Kernel : IMicroKernel
+{
+    public static int MR => 8;
+
+    public static int NR => 32;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Compute(int kc, float* a, float* b, float* c, int ldc, bool load)
+    {
+        Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71;
+        float* c0 = c, c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc, c6 = c5 + ldc, c7 = c6 + ldc;
+        if (load)
+        {
+            c00 = Vector512.Load(c0); c01 = Vector512.Load(c0 + 16);
+            c10 = Vector512.Load(c1); c11 = Vector512.Load(c1 + 16);
+            c20 = Vector512.Load(c2); c21 = Vector512.Load(c2 + 16);
+            c30 = Vector512.Load(c3); c31 = Vector512.Load(c3 + 16);
+            c40 = Vector512.Load(c4); c41 = Vector512.Load(c4 + 16);
+            c50 = Vector512.Load(c5); c51 = Vector512.Load(c5 + 16);
+            c60 = Vector512.Load(c6); c61 = Vector512.Load(c6 + 16);
+            c70 = Vector512.Load(c7); c71 = Vector512.Load(c7 + 16);
+        }
+        else
+        {
+            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = Vector512<float>.Zero;
+            c40 = c41 = c50 = c51 = c60 = c61 = c70 = c71 = Vector512<float>.Zero;
+        }
+
+        // c[r, :] = fma(a[k, r], b[k, :], c[r, :])   k ascending
+        for (var k = 0; k < kc; k++)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + 16);
+            var ak = Vector512.Create(a[0]);
+            c00 = Vector512.FusedMultiplyAdd(ak, b0, c00);
+            c01 = Vector512.FusedMultiplyAdd(ak, b1, c01);
+            ak = Vector512.Create(a[1]);
+            c10 = Vector512.FusedMultiplyAdd(ak, b0, c10);
+            c11 = Vector512.FusedMultiplyAdd(ak, b1, c11);
+            ak = Vector512.Create(a[2]);
+            c20 = Vector512.FusedMultiplyAdd(ak, b0, c20);
+            c21 = Vector512.FusedMultiplyAdd(ak, b1, c21);
+            ak = Vector512.Create(a[3]);
+            c30 = Vector512.FusedMultiplyAdd(ak, b0, c30);
+            c31 = Vector512.FusedMultiplyAdd(ak, b1, c31);
+            ak = Vector512.Create(a[4]);
+            c40 = Vector512.FusedMultiplyAdd(ak, b0, c40);
+            c41 = Vector512.FusedMultiplyAdd(ak, b1, c41);
+            ak = Vector512.Create(a[5]);
+            c50 = Vector512.FusedMultiplyAdd(ak, b0, c50);
+            c51 = Vector512.FusedMultiplyAdd(ak, b1, c51);
+            ak = Vector512.Create(a[6]);
+            c60 = Vector512.FusedMultiplyAdd(ak, b0, c60);
+            c61 = Vector512.FusedMultiplyAdd(ak, b1, c61);
+            ak = Vector512.Create(a[7]);
+            c70 = Vector512.FusedMultiplyAdd(ak, b0, c70);
+            c71 = Vector512.FusedMultiplyAdd(ak, b1, c71);
+            a += 8;
+            b += 32;
+        }
+
+        c00.Store(c0); c01.Store(c0 + 16);
+        c10.Store(c1); c11.Store(c1 + 16);
+        c20.Store(c2); c21.Store(c2 + 16);
+        c30.Store(c3); c31.Store(c3 + 16);
+        c40.Store(c4); c41.Store(c4 + 16);
+        c50.Store(c5); c51.Store(c5 + 16);
+        c60.Store(c6); c61.Store(c6 + 16);
+        c70.Store(c7); c71.Store(c7 + 16);
+    }
+}
+
+/// <summary>Any hardware: scalar fused multiply-adds on a 4 × 4 tile (slow where FMA is emulated, but exact).</summary>
+internal readonly unsafe struct ScalarKernel : IMicroKernel
+{
+    public static int MR => 4;
+
+    public static int NR => 4;
+
+    public static void Compute(int kc, float* a, float* b, float* c, int ldc, bool load)
+    {
+        var acc = stackalloc float[16];
+        for (var r = 0; r < 4; r++)
+        {
+            for (var j = 0; j < 4; j++)
+            {
+                acc[(r * 4) + j] = load ? c[((nint)r * ldc) + j] : 0f;
+            }
+        }
+
+        // c[r, j] = fma(a[k, r], b[k, j], c[r, j])   k ascending
+        for (var k = 0; k < kc; k++)
+        {
+            for (var r = 0; r < 4; r++)
+            {
+                var ar = a[r];
+                for (var j = 0; j < 4; j++)
+                {
+                    acc[(r * 4) + j] = MathF.FusedMultiplyAdd(ar, b[j], acc[(r * 4) + j]);
+                }
+            }
+
+            a += 4;
+            b += 4;
+        }
+
+        for (var r = 0; r < 4; r++)
+        {
+            for (var j = 0; j < 4; j++)
+            {
+                c[((nint)r * ldc) + j] = acc[(r * 4) + j];
+            }
+        }
+    }
+}

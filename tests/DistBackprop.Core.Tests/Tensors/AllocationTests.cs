@@ -1,0 +1,83 @@
+// A float32 training step allocates nothing in steady state, on one thread and with a kernel pool:
+// LoadRows + Forward + LossAndOutputDelta + Backward, 20 times after a warm-up. Runs alone (the
+// process-wide counter would see other tests' allocations).
+using DistBackprop.Core.Data;
+using DistBackprop.Core.Model;
+using DistBackprop.Core.Tensors;
+using Xunit.Abstractions;
+
+namespace DistBackprop.Core.Tests.Tensors;
+
+[CollectionDefinition(nameof(AllocationTests), DisableParallelization = true)]
+public sealed class AllocationTestsCollection
+{
+}
+
+[Collection(nameof(AllocationTests))]
+public sealed class AllocationTests(ITestOutputHelper output)
+{
+    [Theory]
+    [InlineData(1, Activation.Relu)]
+    [InlineData(2, Activation.Relu)]
+    [InlineData(2, Activation.Sigmoid)]
+    [InlineData(3, Activation.Tanh)]
+    public void Train_step_allocates_nothing_after_warm_up(int threads, Activation hidden)
+    {
+        using var pool = new KernelPool(threads);
+        var spec = new ModelSpec([100, 96, 64, 10], hidden, LossKind.SoftmaxCrossEntropy);
+        const int rows = 48;
+        var data = RandomData(spec.Inputs, spec.Outputs, 200);
+        var parameters = Initializer.Create(spec, 3);
+        var gradient = new float[spec.ParameterCount];
+        var indices = Enumerable.Range(10, rows).ToArray();
+        var mlp = new Mlp<float>(spec, rows, pool);
+
+        void Step()
+        {
+            mlp.LoadRows(data, indices);
+            mlp.Forward(parameters, rows);
+            mlp.LossAndOutputDelta(rows);
+            mlp.Backward(parameters, gradient, rows);
+        }
+
+        for (var i = 0; i < 30; i++)
+        {
+            Step();
+        }
+
+        var thread0 = GC.GetAllocatedBytesForCurrentThread();
+        var total0 = GC.GetTotalAllocatedBytes(true);
+        for (var i = 0; i < 20; i++)
+        {
+            Step();
+        }
+
+        var thread = GC.GetAllocatedBytesForCurrentThread() - thread0;
+        var total = GC.GetTotalAllocatedBytes(true) - total0;
+        output.WriteLine($"threads={threads} {hidden}: this thread {thread} B, process {total} B over 20 steps");
+        Assert.Equal(0, thread);
+        if (threads > 1)
+        {
+            // the process-wide counter also sees the test runner's own bookkeeping; allow a little of it
+            Assert.True(total < 1024, $"{total} bytes allocated process-wide over 20 steps");
+        }
+    }
+
+    private static Dataset RandomData(int features, int classes, int n)
+    {
+        var rng = new DeterministicRandom(5);
+        var x = new float[n * features];
+        var y = new int[n];
+        for (var i = 0; i < x.Length; i++)
+        {
+            x[i] = (float)rng.NextDouble();
+        }
+
+        for (var i = 0; i < n; i++)
+        {
+            y[i] = rng.NextInt(classes);
+        }
+
+        return new Dataset("random", x, y, features, classes);
+    }
+}
