@@ -146,16 +146,27 @@ public static class ExplainDocument
             "∂J/∂W1 = δ1·xᵀ     ∂J/∂b1 = δ1",
             $"finite difference: (J(θ + h) − J(θ − h)) / 2h, h = {r.FiniteDifferenceStep.ToString("0e+0", CultureInfo.InvariantCulture)}, float64",
         ]));
+        // The factors' values are in the tables above (x, a1, δ1, δ2); here each product, three ways.
         var rows = r.Gradients.Select(g => (IReadOnlyList<string>)
         [
             g.Name,
-            g.InputName == "1" ? $"{g.DeltaName} = {N(g.Delta)}" : $"{g.DeltaName}·{g.InputName} = {N(g.Delta)}·{P(g.InputValue)}",
+            g.InputName == "1" ? g.DeltaName : $"{g.DeltaName}·{g.InputName}",
+            N(g.ChainRule),
             N(g.Backprop),
             N(g.Numeric),
             E(g.RelativeError),
-            $"{N(g.Old)} − {G(r.LearningRate)}·{P(g.Backprop)} = {N(g.New)}",
         ]).ToList();
-        b.Add(new DocTable(["θ", "chain rule", "∂J/∂θ (Mlp)", "finite diff.", "rel. error", "update"], rows, [false, false, true, true, true, false]));
+        b.Add(new DocTable(["θ", "∂J/∂θ =", "by hand", "Mlp backprop", "finite diff.", "rel. error"], rows, [false, false, true, true, true, true]));
+        var updates = r.Gradients.Select(g => (IReadOnlyList<string>)
+        [
+            g.Name,
+            N(g.Old),
+            N(g.Backprop),
+            $"{N(g.Old)} − {G(r.LearningRate)}·{P(g.Backprop)}",
+            N(g.New),
+        ]).ToList();
+        b.Add(new DocParagraph($"The update, with α = {G(r.LearningRate)}:"));
+        b.Add(new DocTable(["θ", "θ_old", "∂J/∂θ", "θ_old − α·∂J/∂θ", "θ_new"], updates, [false, true, true, false, true]));
         b.Add(new DocParagraph(
             $"Largest relative error backprop vs finite difference: {E(r.MaxRelativeError)}; " +
             $"largest difference hand-derived vs Mlp: {E(r.MaxChainRuleDifference)}."));

@@ -128,7 +128,7 @@ public sealed class WalkthroughTests(ITestOutputHelper output)
 
         Assert.StartsWith("# How are the new weights calculated?", md);
         Assert.Contains("```text", md);
-        Assert.Contains("| θ | chain rule |", md);
+        Assert.Contains("| θ | ∂J/∂θ = | by hand | Mlp backprop | finite diff. | rel. error |", md);
         Assert.Contains("| ---: |", md);
     }
 }
