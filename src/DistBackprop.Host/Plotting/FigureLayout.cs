@@ -26,10 +26,11 @@ public static class FigureLayout
 
     private const int Left = 96;
     private const int Right = 28;
-    private const int Top = 64;
+    private const int Top = 72;
     private const int Bottom = 72;
     private const int Gap = 36;
     private const int TickSize = 12;
+    private const int MaxEpochLines = 40;
 
     /// <summary>Series names used in the SVG's data-series attributes (and by tests).</summary>
     public static class SeriesNames
@@ -58,9 +59,6 @@ public static class FigureLayout
         var title = $"DistBackprop training: {series.Name}";
         shapes.Add(new TextShape(Width / 2.0, 22, title, 18, Ink, TextAnchor.Middle, Bold: true));
         var last = rows[^1];
-        var subtitle = string.Create(CultureInfo.InvariantCulture,
-            $"{rows.Count} steps, {rows.Select(r => r.Epoch).Distinct().Count()} epochs, final loss {Fmt(last.Loss)}, batch accuracy {Fmt(last.Accuracy)}");
-        shapes.Add(new TextShape(Width / 2.0, 48, subtitle, 10, Muted, TextAnchor.Middle));
 
         // x: steps, shared by both panels
         var xMin = rows.Min(r => r.Step);
@@ -77,14 +75,26 @@ public static class FigureLayout
         var lossTicks = NiceTicks(Math.Min(0, lossValues.DefaultIfEmpty(0).Min()), lossTop, 5, extendToTicks: true);
         var lossAxis = new Axis(lossTicks[0], lossTicks[^1], lossTicks);
         var accAxis = new Axis(0, 1, [0, 0.2, 0.4, 0.6, 0.8, 1.0]);
-        var xTicks = NiceTicks(x0, x1, 8, extendToTicks: false);
+        var xTicks = NiceTicks(x0, x1, 8, extendToTicks: false, minSpacing: 1); // steps are whole numbers
         var xAxis = new Axis(x0, x1, xTicks);
 
         var half = rows.Count / 60;
+        var smoothed = half >= 2;
+        var epochs = rows.Select(r => r.Epoch).Distinct().Count();
+        var subtitle = string.Create(CultureInfo.InvariantCulture,
+            $"{rows.Count} steps, {epochs} epoch{(epochs == 1 ? string.Empty : "s")}, final loss {Fmt(last.Loss)}, batch accuracy {Fmt(last.Accuracy)}");
+        shapes.Add(new TextShape(Width / 2.0, 48, subtitle, 10, Muted, TextAnchor.Middle));
+        if (epochs is > 1 and <= MaxEpochLines)
+        {
+            shapes.Add(new TextShape(Left, Height - 22, "dashed lines: epoch starts", 10, Muted));
+        }
+
+        // without a smoothed curve the per-step line is the only one: draw it dark
+        var (lossRaw, accRaw, rawWidth) = smoothed ? (LossRaw, AccuracyRaw, 1.2) : (LossSmooth, AccuracySmooth, 2.2);
         var smoothLabel = string.Create(CultureInfo.InvariantCulture, $"moving average of {(2 * half) + 1} steps");
-        var lossLegend = new List<(string Label, Rgb Color, bool Marker)> { ("train loss per step", LossRaw, false) };
-        var accLegend = new List<(string Label, Rgb Color, bool Marker)> { ("batch accuracy per step", AccuracyRaw, false) };
-        if (half >= 2)
+        var lossLegend = new List<(string Label, Rgb Color, bool Marker)> { ("train loss per step", lossRaw, false) };
+        var accLegend = new List<(string Label, Rgb Color, bool Marker)> { ("batch accuracy per step", accRaw, false) };
+        if (smoothed)
         {
             lossLegend.Add((smoothLabel, LossSmooth, false));
             accLegend.Add((smoothLabel, AccuracySmooth, false));
@@ -105,9 +115,9 @@ public static class FigureLayout
         EpochStarts(shapes, rows, xAxis, [lossBox, accBox]);
 
         // the data
-        Series(shapes, lossBox, xAxis, lossAxis, rows, r => r.Loss, LossRaw, 1.2, SeriesNames.Loss);
-        Series(shapes, accBox, xAxis, accAxis, rows, r => r.Accuracy, AccuracyRaw, 1.2, SeriesNames.Accuracy);
-        if (half >= 2)
+        Series(shapes, lossBox, xAxis, lossAxis, rows, r => r.Loss, lossRaw, rawWidth, SeriesNames.Loss);
+        Series(shapes, accBox, xAxis, accAxis, rows, r => r.Accuracy, accRaw, rawWidth, SeriesNames.Accuracy);
+        if (smoothed)
         {
             Series(shapes, lossBox, xAxis, lossAxis, Smooth(rows, r => r.Loss, half), r => r.Loss, LossSmooth, 2.4, SeriesNames.LossSmoothed);
             Series(shapes, accBox, xAxis, accAxis, Smooth(rows, r => r.Accuracy, half), r => r.Accuracy, AccuracySmooth, 2.4, SeriesNames.AccuracySmoothed);
@@ -122,8 +132,9 @@ public static class FigureLayout
         return new Figure(Width, Height, title, shapes);
     }
 
-    /// <summary>Tick values at 1, 2 or 5 × 10^k spacing covering [lo, hi] with about <paramref name="target"/> intervals.</summary>
-    public static double[] NiceTicks(double lo, double hi, int target, bool extendToTicks)
+    /// <summary>Tick values at 1, 2 or 5 × 10^k spacing (at least <paramref name="minSpacing"/>) covering [lo, hi] with about
+    /// <paramref name="target"/> intervals; <paramref name="extendToTicks"/> widens the range to whole ticks, else ticks stay inside.</summary>
+    public static double[] NiceTicks(double lo, double hi, int target, bool extendToTicks, double minSpacing = 0)
     {
         if (!(hi > lo))
         {
@@ -133,7 +144,7 @@ public static class FigureLayout
         var raw = (hi - lo) / target;
         var mag = Math.Pow(10, Math.Floor(Math.Log10(raw)));
         var norm = raw / mag;
-        var step = (norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 5 ? 5 : 10) * mag;
+        var step = Math.Max(minSpacing, (norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 5 ? 5 : 10) * mag);
         var first = extendToTicks ? Math.Floor(lo / step) * step : Math.Ceiling(lo / step) * step;
         var lastTick = extendToTicks ? Math.Ceiling(hi / step) * step : Math.Floor(hi / step) * step;
         var ticks = new List<double>();
@@ -198,7 +209,7 @@ public static class FigureLayout
             }
         }
 
-        if (starts.Count is 0 or > 40)
+        if (starts.Count is 0 or >= MaxEpochLines)
         {
             return;
         }

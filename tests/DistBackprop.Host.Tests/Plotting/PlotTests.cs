@@ -214,6 +214,7 @@ public sealed class PlotTests : IDisposable
     {
         Assert.Equal([0, 0.5, 1, 1.5, 2, 2.5], FigureLayout.NiceTicks(0, 2.43, 5, extendToTicks: true));
         Assert.Equal([100, 200, 300, 400, 500, 600], FigureLayout.NiceTicks(1, 625, 8, extendToTicks: false));
+        Assert.Equal([1, 2, 3], FigureLayout.NiceTicks(1, 3, 8, extendToTicks: false, minSpacing: 1));
         Assert.Equal("0.25", FigureLayout.TickLabel(0.25, 0.05));
         Assert.Equal("2000", FigureLayout.TickLabel(2000, 500));
     }
