@@ -57,6 +57,8 @@ public static class DistBackpropCli
         yield return TrainCommand.Create(context);
         yield return EvalCommand.Create(context);
         yield return GradCheckCommand.Create(context);
+        yield return ExplainCommand.Create(context);
+        yield return PlotCommand.Create(context);
         yield return BenchCommand.Create(context);
     }
 }
