@@ -230,22 +230,7 @@ public static partial class Gemm
                 else
                 {
                     // row-contiguous source (X, dY): transpose MR rows into the panel
-                    for (var r = 0; r < mv; r++)
-                    {
-                        var row = src + ((nint)r * p.ARs);
-                        for (var k = 0; k < kc; k++)
-                        {
-                            dst[(k * mr) + r] = row[k];
-                        }
-                    }
-
-                    for (var r = mv; r < mr; r++)
-                    {
-                        for (var k = 0; k < kc; k++)
-                        {
-                            dst[(k * mr) + r] = 0f;
-                        }
-                    }
+                    TransposeRows(src, p.ARs, mv, mr, kc, dst);
                 }
 
                 dst += mr * kc;
@@ -270,26 +255,118 @@ public static partial class Gemm
                 else
                 {
                     // Wᵀ: each column j is a contiguous row of W; transpose NR of them into the panel
-                    for (var j = 0; j < nv; j++)
-                    {
-                        var col = src + ((nint)j * p.BCs);
-                        for (var k = 0; k < kc; k++)
-                        {
-                            dst[(k * nr) + j] = col[k];
-                        }
-                    }
-
-                    for (var j = nv; j < nr; j++)
-                    {
-                        for (var k = 0; k < kc; k++)
-                        {
-                            dst[(k * nr) + j] = 0f;
-                        }
-                    }
+                    TransposeRows(src, p.BCs, nv, nr, kc, dst);
                 }
 
                 dst += nr * kc;
             }
+        }
+
+        /// <summary>
+        /// dst[k·width + r] = src[r·stride + k] for r &lt; count, 0 for count ≤ r &lt; width, k &lt; kc.
+        /// With AVX2, full groups of 8 rows go through 8 × 8 register transposes.
+        /// </summary>
+        private static void TransposeRows(float* src, int stride, int count, int width, int kc, float* dst)
+        {
+            var r0 = 0;
+            if (Avx.IsSupported && width == 6 && count == 6 && kc >= 8)
+            {
+                // six rows and two zero rows through the 8 × 8 transpose; each 8-wide store also writes
+                // two floats past its 6-float slot, which the next store (or the tail) overwrites; the
+                // last one lands in the slack after the panel
+                var k = 0;
+                for (; k + 8 <= kc; k += 8)
+                {
+                    var s = src + k;
+                    Transpose8x8(
+                        Avx.LoadVector256(s), Avx.LoadVector256(s + stride), Avx.LoadVector256(s + (2 * stride)),
+                        Avx.LoadVector256(s + (3 * stride)), Avx.LoadVector256(s + (4 * stride)), Avx.LoadVector256(s + (5 * stride)),
+                        Vector256<float>.Zero, Vector256<float>.Zero, dst + ((nint)k * 6), 6);
+                }
+
+                for (; k < kc; k++)
+                {
+                    for (var r = 0; r < 6; r++)
+                    {
+                        dst[((nint)k * 6) + r] = src[((nint)r * stride) + k];
+                    }
+                }
+
+                return;
+            }
+
+            if (Avx.IsSupported && width % 8 == 0)
+            {
+                for (; r0 + 8 <= count; r0 += 8)
+                {
+                    var k = 0;
+                    for (; k + 8 <= kc; k += 8)
+                    {
+                        var b = src + ((nint)r0 * stride) + k;
+                        Transpose8x8(
+                            Avx.LoadVector256(b), Avx.LoadVector256(b + stride), Avx.LoadVector256(b + (2 * stride)), Avx.LoadVector256(b + (3 * stride)),
+                            Avx.LoadVector256(b + (4 * stride)), Avx.LoadVector256(b + (5 * stride)), Avx.LoadVector256(b + (6 * stride)), Avx.LoadVector256(b + (7 * stride)),
+                            dst + ((nint)k * width) + r0, width);
+                    }
+
+                    for (; k < kc; k++)
+                    {
+                        for (var r = r0; r < r0 + 8; r++)
+                        {
+                            dst[((nint)k * width) + r] = src[((nint)r * stride) + k];
+                        }
+                    }
+                }
+            }
+
+            for (var r = r0; r < count; r++)
+            {
+                var row = src + ((nint)r * stride);
+                for (var k = 0; k < kc; k++)
+                {
+                    dst[((nint)k * width) + r] = row[k];
+                }
+            }
+
+            for (var r = count; r < width; r++)
+            {
+                for (var k = 0; k < kc; k++)
+                {
+                    dst[((nint)k * width) + r] = 0f;
+                }
+            }
+        }
+
+        // dst[t·ldd + r] = r_r[t] for an 8 × 8 block held in eight row vectors (stores in ascending t)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Transpose8x8(
+            Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
+            Vector256<float> r4, Vector256<float> r5, Vector256<float> r6, Vector256<float> r7, float* dst, int ldd)
+        {
+            var t0 = Avx.UnpackLow(r0, r1);
+            var t1 = Avx.UnpackHigh(r0, r1);
+            var t2 = Avx.UnpackLow(r2, r3);
+            var t3 = Avx.UnpackHigh(r2, r3);
+            var t4 = Avx.UnpackLow(r4, r5);
+            var t5 = Avx.UnpackHigh(r4, r5);
+            var t6 = Avx.UnpackLow(r6, r7);
+            var t7 = Avx.UnpackHigh(r6, r7);
+            var u0 = Avx.Shuffle(t0, t2, 0x44);
+            var u1 = Avx.Shuffle(t0, t2, 0xEE);
+            var u2 = Avx.Shuffle(t1, t3, 0x44);
+            var u3 = Avx.Shuffle(t1, t3, 0xEE);
+            var u4 = Avx.Shuffle(t4, t6, 0x44);
+            var u5 = Avx.Shuffle(t4, t6, 0xEE);
+            var u6 = Avx.Shuffle(t5, t7, 0x44);
+            var u7 = Avx.Shuffle(t5, t7, 0xEE);
+            Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+            Avx.Store(dst + ldd, Avx.Permute2x128(u1, u5, 0x20));
+            Avx.Store(dst + (2 * ldd), Avx.Permute2x128(u2, u6, 0x20));
+            Avx.Store(dst + (3 * ldd), Avx.Permute2x128(u3, u7, 0x20));
+            Avx.Store(dst + (4 * ldd), Avx.Permute2x128(u0, u4, 0x31));
+            Avx.Store(dst + (5 * ldd), Avx.Permute2x128(u1, u5, 0x31));
+            Avx.Store(dst + (6 * ldd), Avx.Permute2x128(u2, u6, 0x31));
+            Avx.Store(dst + (7 * ldd), Avx.Permute2x128(u3, u7, 0x31));
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

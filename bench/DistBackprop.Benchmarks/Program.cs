@@ -1,0 +1,77 @@
+// Entry point. `quick` measures with a Stopwatch (median of runs, a minute in all) and prints
+// GFLOP/s and samples/s; anything else goes to BenchmarkDotNet's switcher (see bench/README.md).
+using System.Diagnostics;
+using BenchmarkDotNet.Running;
+using DistBackprop.Benchmarks;
+using DistBackprop.Core.Tensors;
+
+if (args.Length > 0 && args[0] == "quick")
+{
+    Quick(args.Skip(1).ToArray());
+    return;
+}
+
+BenchmarkSwitcher.FromAssembly(typeof(GemmBenchmarks).Assembly).Run(args);
+
+static void Quick(string[] which)
+{
+    Console.WriteLine($"kernel path {Gemm.KernelPath}, {Environment.ProcessorCount} cores");
+    var all = which.Length == 0;
+    if (all || which.Contains("gemm"))
+    {
+        (string Name, int B, int In, int Out)[] shapes =
+            [("n=1024", 1024, 1024, 1024), ("mnist L1", 128, 784, 256), ("wide L1", 256, 784, 1024), ("wide L2", 256, 1024, 1024)];
+        foreach (var (name, b, inputs, outputs) in shapes)
+        {
+            var c = new GemmCase(b, inputs, outputs);
+            foreach (var op in Enum.GetValues<GemmShape>())
+            {
+                foreach (var threads in new[] { 1, 2 })
+                {
+                    using var pool = new KernelPool(threads);
+                    var seconds = Median(() => c.Run(op, pool), Math.Max(1, (int)(2e8 / c.Flops)));
+                    Console.WriteLine($"{name,-9} {op,-5} threads={threads}  {c.Flops / seconds / 1e9,7:F1} GFLOP/s");
+                }
+            }
+        }
+    }
+
+    if (all || which.Contains("train"))
+    {
+        for (var w = 0; w < TrainStep.Workloads.Length; w++)
+        {
+            foreach (var threads in new[] { 1, 2 })
+            {
+                using var pool = new KernelPool(threads);
+                var step = new TrainStep(w, pool);
+                var seconds = Median(step.Run, Math.Max(1, 3_000_000 / (step.Weights * step.Batch / 64)));
+                var rate = step.Batch / seconds;
+                Console.WriteLine($"{TrainStep.Workloads[w].Name,-6} threads={threads}  {rate,10:F0} samples/s  {6.0 * step.Weights * rate / 1e9,6:F1} GFLOP/s");
+            }
+        }
+    }
+}
+
+// Median over 7 timed rounds of `inner` calls each, after a warm-up round; returns seconds per call.
+static double Median(Action run, int inner)
+{
+    for (var i = 0; i < Math.Max(inner, 3); i++)
+    {
+        run();
+    }
+
+    var times = new double[7];
+    for (var r = 0; r < times.Length; r++)
+    {
+        var sw = Stopwatch.StartNew();
+        for (var i = 0; i < inner; i++)
+        {
+            run();
+        }
+
+        times[r] = sw.Elapsed.TotalSeconds / inner;
+    }
+
+    Array.Sort(times);
+    return times[times.Length / 2];
+}
