@@ -36,6 +36,18 @@ static void Quick(string[] which)
         }
     }
 
+    if (which.Contains("n1024"))
+    {
+        // the headline figure: X·Wᵀ at n = 1024, more rounds
+        var c = new GemmCase(1024, 1024, 1024);
+        foreach (var threads in new[] { 1, 2, 1, 2 })
+        {
+            using var pool = new KernelPool(threads);
+            var seconds = Median(() => c.Run(GemmShape.XWt, pool), 3, rounds: 15);
+            Console.WriteLine($"n=1024    XWt   threads={threads}  {c.Flops / seconds / 1e9,7:F1} GFLOP/s");
+        }
+    }
+
     if (all || which.Contains("train"))
     {
         for (var w = 0; w < TrainStep.Workloads.Length; w++)
@@ -52,15 +64,15 @@ static void Quick(string[] which)
     }
 }
 
-// Median over 7 timed rounds of `inner` calls each, after a warm-up round; returns seconds per call.
-static double Median(Action run, int inner)
+// Median over `rounds` timed rounds of `inner` calls each, after a warm-up round; returns seconds per call.
+static double Median(Action run, int inner, int rounds = 7)
 {
     for (var i = 0; i < Math.Max(inner, 3); i++)
     {
         run();
     }
 
-    var times = new double[7];
+    var times = new double[rounds];
     for (var r = 0; r < times.Length; r++)
     {
         var sw = Stopwatch.StartNew();
