@@ -32,7 +32,7 @@ public static partial class Gemm
 
     internal static unsafe class Blocked
     {
-        /// <summary>K-block depth: a B micro-panel (KC × NR) stays in L1.</summary>
+        /// <summary>Largest K-block depth (each kernel picks its own, ≤ this): a B micro-panel (KC × NR) stays in L1.</summary>
         internal const int KC = 256;
 
         /// <summary>Target M-block and N-block extents (rounded to the tile): A block in L2, B block in L2/L3.</summary>
@@ -156,9 +156,9 @@ public static partial class Gemm
                 for (var jc = n0; jc < n1; jc += nc)
                 {
                     var ncb = Math.Min(nc, n1 - jc);
-                    for (var pc = 0; pc < p.K; pc += KC)
+                    for (var pc = 0; pc < p.K; pc += TKernel.KC)
                     {
-                        var kc = Math.Min(KC, p.K - pc);
+                        var kc = Math.Min(TKernel.KC, p.K - pc);
                         var load = p.Accumulate || pc > 0;
                         PackB(p, pc, kc, jc, ncb, nr, bPack);
                         for (var ic = m0; ic < m1; ic += mc)

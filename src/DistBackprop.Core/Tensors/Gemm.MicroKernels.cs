@@ -15,6 +15,9 @@ internal unsafe interface IMicroKernel
 
     static abstract int NR { get; }
 
+    /// <summary>K-block depth (at most Gemm.Blocked.KC). Any value gives the same bits: K-blocks continue the chain.</summary>
+    static abstract int KC { get; }
+
     // a: (kc, MR) packed   b: (kc, NR) packed   c: (MR, NR) with row stride ldc
     static abstract void Compute(int kc, float* a, float* b, float* c, int ldc, bool load);
 }
@@ -25,6 +28,8 @@ internal readonly unsafe struct Avx2Kernel : IMicroKernel
     public static int MR => 6;
 
     public static int NR => 16;
+
+    public static int KC => 256;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Compute(int kc, float* a, float* b, float* c, int ldc, bool load)
@@ -87,6 +92,8 @@ internal readonly unsafe struct Avx512Kernel : IMicroKernel
     public static int MR => 8;
 
     public static int NR => 32;
+
+    public static int KC => 256;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Compute(int kc, float* a, float* b, float* c, int ldc, bool load)
@@ -160,6 +167,8 @@ internal readonly unsafe struct ScalarKernel : IMicroKernel
     public static int MR => 4;
 
     public static int NR => 4;
+
+    public static int KC => 256;
 
     public static void Compute(int kc, float* a, float* b, float* c, int ldc, bool load)
     {
