@@ -64,10 +64,12 @@ static void Quick(string[] which)
     }
 }
 
-// Median over `rounds` timed rounds of `inner` calls each, after a warm-up round; returns seconds per call.
+// Median over `rounds` timed rounds of `inner` calls each, after a warm-up; returns seconds per call.
 static double Median(Action run, int inner, int rounds = 7)
 {
-    for (var i = 0; i < Math.Max(inner, 3); i++)
+    // warm up for half a second, so tiered JIT has promoted the hot methods before timing
+    var warm = Stopwatch.StartNew();
+    while (warm.ElapsedMilliseconds < 500)
     {
         run();
     }

@@ -7,10 +7,11 @@
 // Determinism (SPEC §3): every C element is ONE fused multiply-add chain over k = 0..K-1 in order,
 // starting from 0 (overwrite) or from the old C (accumulate); K-blocks continue the chain by reloading
 // C. Threads split M or N on tile boundaries, never K, so the bits do not depend on the thread count,
-// the partition, or the vector width (AVX-512, AVX2 and scalar paths agree bit for bit).
+// the partition, or the vector width (AVX-512, AVX2, 128-bit and scalar paths agree bit for bit).
 // Leaves out: float64 (Gemm.Reference), aliasing between C and A/B (not allowed).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 
 namespace DistBackprop.Core.Tensors;
@@ -19,6 +20,7 @@ namespace DistBackprop.Core.Tensors;
 internal enum GemmPath
 {
     Scalar,
+    Vector128,
     Avx2,
     Avx512,
 }
@@ -28,6 +30,7 @@ public static partial class Gemm
     internal static readonly GemmPath DefaultPath =
         Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? GemmPath.Avx512
         : Vector256.IsHardwareAccelerated && Fma.IsSupported ? GemmPath.Avx2
+        : AdvSimd.Arm64.IsSupported ? GemmPath.Vector128
         : GemmPath.Scalar;
 
     internal static unsafe class Blocked
@@ -106,6 +109,9 @@ public static partial class Gemm
                     break;
                 case GemmPath.Avx2:
                     Partition<Avx2Kernel>(p, pool, minParallelWork);
+                    break;
+                case GemmPath.Vector128:
+                    Partition<Vector128Kernel>(p, pool, minParallelWork);
                     break;
                 default:
                     Partition<ScalarKernel>(p, pool, minParallelWork);
