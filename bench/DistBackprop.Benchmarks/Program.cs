@@ -20,7 +20,7 @@ static void Quick(string[] which)
     if (all || which.Contains("gemm"))
     {
         (string Name, int B, int In, int Out)[] shapes =
-            [("n=1024", 1024, 1024, 1024), ("mnist L1", 128, 784, 256), ("wide L1", 256, 784, 1024), ("wide L2", 256, 1024, 1024)];
+            [("n=1024", 1024, 1024, 1024), ("seed L1", 64, 400, 25), ("mnist L1", 128, 784, 256), ("wide L1", 256, 784, 1024), ("wide L2", 256, 1024, 1024)];
         foreach (var (name, b, inputs, outputs) in shapes)
         {
             var c = new GemmCase(b, inputs, outputs);
@@ -32,6 +32,22 @@ static void Quick(string[] which)
                     var seconds = Median(() => c.Run(op, pool), Math.Max(1, (int)(2e8 / c.Flops)));
                     Console.WriteLine($"{name,-9} {op,-5} threads={threads}  {c.Flops / seconds / 1e9,7:F1} GFLOP/s");
                 }
+            }
+        }
+    }
+
+    if (which.Contains("phases"))
+    {
+        // where a train step's time goes: load, forward, loss, backward (µs, medians)
+        for (var w = 0; w < TrainStep.Workloads.Length; w++)
+        {
+            foreach (var threads in new[] { 1, 2 })
+            {
+                using var pool = new KernelPool(threads);
+                var step = new TrainStep(w, pool);
+                Median(step.Run, 10);
+                var t = step.Phases(200);
+                Console.WriteLine($"{TrainStep.Workloads[w].Name,-6} threads={threads}  load {t[0] * 1e6,8:F1}  forward {t[1] * 1e6,8:F1}  loss {t[2] * 1e6,8:F1}  backward {t[3] * 1e6,8:F1} µs");
             }
         }
     }
@@ -67,9 +83,10 @@ static void Quick(string[] which)
 // Median over `rounds` timed rounds of `inner` calls each, after a warm-up; returns seconds per call.
 static double Median(Action run, int inner, int rounds = 7)
 {
-    // warm up for half a second, so tiered JIT has promoted the hot methods before timing
+    // warm up for a second, so tiered JIT (tier 0 → instrumented → tier 1 with PGO) has promoted
+    // the hot methods before timing; the background compiler is slow on a busy 2-core machine
     var warm = Stopwatch.StartNew();
-    while (warm.ElapsedMilliseconds < 500)
+    while (warm.ElapsedMilliseconds < 1000)
     {
         run();
     }

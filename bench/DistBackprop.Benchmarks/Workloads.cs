@@ -102,6 +102,35 @@ public sealed class TrainStep
 
     private int _step;
 
+    /// <summary>Seconds per call of each phase (load, forward, loss, backward), medians over <paramref name="n"/> steps.</summary>
+    public double[] Phases(int n)
+    {
+        var t = new double[4][];
+        for (var p = 0; p < 4; p++)
+        {
+            t[p] = new double[n];
+        }
+
+        for (var i = 0; i < n; i++)
+        {
+            var t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            _mlp.LoadRows(_data, _indices);
+            var t1 = System.Diagnostics.Stopwatch.GetTimestamp();
+            _mlp.Forward(_parameters, Batch);
+            var t2 = System.Diagnostics.Stopwatch.GetTimestamp();
+            _mlp.LossAndOutputDelta(Batch);
+            var t3 = System.Diagnostics.Stopwatch.GetTimestamp();
+            _mlp.Backward(_parameters, _gradient, Batch);
+            var t4 = System.Diagnostics.Stopwatch.GetTimestamp();
+            t[0][i] = t1 - t0;
+            t[1][i] = t2 - t1;
+            t[2][i] = t3 - t2;
+            t[3][i] = t4 - t3;
+        }
+
+        return [.. t.Select(v => v.Order().ElementAt(n / 2) / System.Diagnostics.Stopwatch.Frequency)];
+    }
+
     public void Run()
     {
         // consecutive batches through the data, like an unshuffled epoch
