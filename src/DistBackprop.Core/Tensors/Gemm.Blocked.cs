@@ -35,18 +35,12 @@ public static partial class Gemm
 
     internal static unsafe class Blocked
     {
-        /// <summary>Largest K-block depth (each kernel picks its own, ≤ this): a B micro-panel (KC × NR) stays in L1.</summary>
-        internal const int KC = 256;
-
         /// <summary>Target M-block and N-block extents (rounded to the tile): A block in L2, B block in L2/L3.</summary>
         internal const int MCTarget = 144;
         internal const int NCTarget = 1024;
 
         /// <summary>Below this many multiply-adds a product runs on one thread (the bits are the same either way).</summary>
         internal const long MinParallelWork = 1L << 18;
-
-        private const int MaxMR = 16;
-        private const int MaxNR = 32;
 
         [ThreadStatic]
         private static float[]? t_pack;
@@ -152,13 +146,24 @@ public static partial class Gemm
             int mr = TKernel.MR, nr = TKernel.NR;
             var mc = Math.Max(mr, MCTarget / mr * mr);
             var nc = Math.Max(nr, NCTarget / nr * nr);
-            var pack = t_pack ??= GC.AllocateUninitializedArray<float>((MCTarget + MaxMR) * KC + ((NCTarget + MaxNR) * KC) + (MaxMR * MaxNR) + 16, pinned: true);
+            // Panel sizes for this block (whole tiles, plus slack for the 6-wide transpose's overhang);
+            // the thread's buffer only grows, so steady state allocates nothing.
+            var kcMax = Math.Min(TKernel.KC, p.K);
+            var aSize = RoundUp((Math.Min(mc, RoundUp(m1 - m0, mr)) + mr) * kcMax, 16);
+            var bSize = RoundUp(Math.Min(nc, RoundUp(n1 - n0, nr)) * kcMax, 16);
+            var need = aSize + bSize + (mr * nr) + 16;
+            var pack = t_pack;
+            if (pack is null || pack.Length < need)
+            {
+                t_pack = pack = GC.AllocateUninitializedArray<float>(Math.Max(need, pack?.Length ?? 0), pinned: true);
+            }
+
             fixed (float* pinned = pack)
             {
-                // 64-byte align the panels (the array is pinned for the thread's lifetime).
+                // 64-byte align the panels (the array is pinned, so the address is stable).
                 var aPack = (float*)(((nint)pinned + 63) & ~(nint)63);
-                var bPack = aPack + ((MCTarget + MaxMR) * KC);
-                var edge = bPack + ((NCTarget + MaxNR) * KC);
+                var bPack = aPack + aSize;
+                var edge = bPack + bSize;
                 for (var jc = n0; jc < n1; jc += nc)
                 {
                     var ncb = Math.Min(nc, n1 - jc);
@@ -374,6 +379,8 @@ public static partial class Gemm
             Avx.Store(dst + (6 * ldd), Avx.Permute2x128(u2, u6, 0x31));
             Avx.Store(dst + (7 * ldd), Avx.Permute2x128(u3, u7, 0x31));
         }
+
+        private static int RoundUp(int n, int multiple) => (n + multiple - 1) / multiple * multiple;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void CopyPadded(float* src, float* dst, int count, int width)

@@ -16,7 +16,7 @@ internal unsafe interface IMicroKernel
 
     static abstract int NR { get; }
 
-    /// <summary>K-block depth (at most Gemm.Blocked.KC). Any value gives the same bits: K-blocks continue the chain.</summary>
+    /// <summary>K-block depth: a B micro-panel (KC × NR) stays in L1. Any value gives the same bits: K-blocks continue the chain.</summary>
     static abstract int KC { get; }
 
     // a: (kc, MR) packed   b: (kc, NR) packed   c: (MR, NR) with row stride ldc
