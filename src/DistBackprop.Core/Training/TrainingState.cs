@@ -194,13 +194,14 @@ public sealed class TrainingState
             throw new InvalidOperationException($"step {plan.Step}: shards covered {samples} samples, the batch has {plan.BatchSize}");
         }
 
+        // gradient first, so that the message names the layer tensor where it broke
+        CheckFinite(plan.Step, _meanGradient, "gradient");
         var loss = lossSum / plan.BatchSize;
         if (!double.IsFinite(loss))
         {
-            throw new TrainingDivergedException(plan.Step, $"the loss is {loss}");
+            throw new TrainingDivergedException(plan.Step, $"the loss is {loss} ({LargestWeight()})");
         }
 
-        CheckFinite(plan.Step, _meanGradient, "gradient");
         Optimizer.Step(Parameters, _meanGradient);
         CheckFinite(plan.Step, Parameters, "weight");
 
@@ -256,6 +257,22 @@ public sealed class TrainingState
                 }
             }
         }
+    }
+
+    /// <summary>"largest |weight| 3.1E+30 in layers.0.weight": where the loss most likely blew up.</summary>
+    private string LargestWeight()
+    {
+        var layout = Config.Spec.Layout;
+        var (max, at) = (0f, 0);
+        for (var l = 0; l < layout.LayerCount; l++)
+        {
+            foreach (var w in layout.Weight<float>(Parameters, l))
+            {
+                (max, at) = MathF.Abs(w) > max ? (MathF.Abs(w), l) : (max, at);
+            }
+        }
+
+        return $"largest |weight| {max:G3} in {ParameterLayout.WeightName(at)}";
     }
 
     private static bool HasNonFinite(ReadOnlySpan<float> values)

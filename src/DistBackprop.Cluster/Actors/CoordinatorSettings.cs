@@ -1,0 +1,33 @@
+// What a coordinator needs to run: the training state it will own, the dataset it trains on (as a
+// descriptor workers can load), and the knobs of the round protocol. Leaves out: Akka configuration.
+using DistBackprop.Cluster.Protocol;
+using DistBackprop.Core.Training;
+
+namespace DistBackprop.Cluster.Actors;
+
+/// <summary>Settings of a <see cref="Coordinator"/>. The coordinator owns <see cref="State"/> from Props creation on.</summary>
+public sealed record CoordinatorSettings
+{
+    /// <summary>Parameters, optimizer state and data position (fresh, or restored from a checkpoint by the caller).</summary>
+    public required TrainingState State { get; init; }
+
+    /// <summary>The training set workers must use (its fingerprint is checked).</summary>
+    public required DatasetDescriptor Dataset { get; init; }
+
+    public string CoordinatorId { get; init; } = "coordinator";
+
+    public string KernelPath { get; init; } = KernelInfo.Current;
+
+    /// <summary>Workers that must be ready before step 1 (`--min-workers`); later the run goes on with whoever is alive.</summary>
+    public int MinWorkers { get; init; } = 1;
+
+    /// <summary>A shard not back by then is given to another worker (the late reply still counts if it comes first).</summary>
+    public TimeSpan ShardDeadline { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Called on the coordinator's thread for every event; keep it short (e.g. post to a channel or Tell).</summary>
+    public Action<ITrainingEvent>? Events { get; init; }
+
+    /// <summary>Called on the coordinator's thread after each step, before the next is dispatched (checkpoints, metrics).
+    /// An exception fails the run (exit code 1).</summary>
+    public Action<TrainingState, StepReport>? AfterStep { get; init; }
+}

@@ -1,0 +1,357 @@
+// A worker actor: holds its dataset, an Mlp<float> workspace and a KernelPool, and computes the shards
+// the coordinator sends, one GradientSum per shard (never pre-added), with the same Core call as the
+// reference loop. Computation runs on a thread-pool task piped back to Self, one shard at a time (the
+// workspace is single-threaded), so the mailbox keeps answering. Leaves out: math (Core), joining the
+// cluster (Hosting), and deciding anything about the run (the coordinator decides).
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Event;
+using DistBackprop.Cluster.Protocol;
+using DistBackprop.Cluster.Serialization;
+using DistBackprop.Core.Data;
+using DistBackprop.Core.Model;
+using DistBackprop.Core.Tensors;
+using DistBackprop.Core.Training;
+
+namespace DistBackprop.Cluster.Actors;
+
+/// <summary>
+/// Registration: RegisterWorker → RegistrationAccepted (load data, build workspace) → WorkerReady.
+/// Work: ComputeShards → per shard, in order: ShardComputed. Work of an older step still queued is dropped
+/// when newer work arrives. Coordinator gone: in-process the worker stops; in a cluster it looks for the next one.
+/// </summary>
+public sealed class Worker : ReceiveActor, IWithTimers
+{
+    public const string CoordinatorRole = "coordinator";
+
+    private readonly WorkerSettings _settings;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Queue<Job> _queue = new();
+    private readonly HashSet<Address> _coordinatorNodes = new();
+    private readonly TensorSerializer? _serializer;
+    private readonly KernelPool _pool;
+
+    private IActorRef? _coordinator;
+    private RegistrationAccepted? _accepted;
+    private Dataset? _data;
+    private Mlp<float>? _mlp;
+    private float[]? _weights;
+    private long _weightsVersion = -1;
+    private long _latestStep;
+    private bool _busy;
+    private bool _refused;
+    private long _searchSince = Stopwatch.GetTimestamp();
+    private TimeSpan _serializerReported;
+
+    public Worker(WorkerSettings settings)
+    {
+        _settings = settings ?? throw new ArgumentNullException(nameof(settings));
+        _pool = new KernelPool(Math.Max(1, settings.Threads));
+        _serializer = TensorSerializer.For(Context.System);
+
+        Receive<RegistrationAccepted>(HandleAccepted);
+        Receive<RegistrationRefused>(HandleRefused);
+        Receive<DataLoaded>(HandleDataLoaded);
+        Receive<ComputeShards>(HandleCompute);
+        Receive<ShardDone>(HandleShardDone);
+        Receive<TrainingFinished>(m =>
+        {
+            _queue.Clear();
+            _log.Info("worker {0}: training finished after {1} steps", _settings.WorkerId, m.Steps);
+        });
+        Receive<Terminated>(HandleTerminated);
+        Receive<RetryTick>(_ => Retry());
+        Receive<ClusterEvent.MemberUp>(m => MemberSeen(m.Member));
+        Receive<ClusterEvent.MemberRemoved>(m => _coordinatorNodes.Remove(m.Member.Address));
+        Receive<ClusterEvent.IMemberEvent>(_ => { });
+        Receive<ClusterEvent.CurrentClusterState>(s =>
+        {
+            foreach (var m in s.Members.Where(m => m.Status == MemberStatus.Up))
+            {
+                MemberSeen(m);
+            }
+        });
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(WorkerSettings settings) => Akka.Actor.Props.Create(() => new Worker(settings));
+
+    protected override void PreStart()
+    {
+        _log.Info("worker {0}: {1} thread(s), kernels {2}, model {3}, data {4}", _settings.WorkerId, _pool.Threads, _settings.KernelPath,
+            _settings.Model?.ToString() ?? "from the coordinator", _settings.Dataset?.Name ?? "from the coordinator");
+        if (_settings.Coordinator is null)
+        {
+            Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(ClusterEvent.IMemberEvent));
+        }
+
+        Timers.StartPeriodicTimer("register", RetryTick.Instance, _settings.RegisterRetry);
+        Retry();
+    }
+
+    protected override void PostStop()
+    {
+        if (_settings.Coordinator is null)
+        {
+            Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+        }
+
+        _pool.Dispose();
+    }
+
+    private RegisterWorker Registration() =>
+        new(_settings.WorkerId, _settings.KernelPath, _settings.Model, _settings.Dataset?.Fingerprint, _pool.Threads);
+
+    private void MemberSeen(Member m)
+    {
+        if (m.HasRole(CoordinatorRole) && _coordinatorNodes.Add(m.Address))
+        {
+            _log.Info("worker {0}: coordinator node up at {1}", _settings.WorkerId, m.Address);
+            Retry();
+        }
+    }
+
+    /// <summary>Until accepted: (re)send the registration to every known coordinator; warn now and then.</summary>
+    private void Retry()
+    {
+        if (_accepted is not null || _refused)
+        {
+            return;
+        }
+
+        if (_settings.Coordinator is { } local)
+        {
+            local.Tell(Registration());
+            return;
+        }
+
+        foreach (var address in _coordinatorNodes)
+        {
+            Context.ActorSelection(new RootActorPath(address) / "user" / Coordinator.ActorName).Tell(Registration());
+        }
+
+        if (Stopwatch.GetElapsedTime(_searchSince) > _settings.SearchWarning)
+        {
+            _searchSince = Stopwatch.GetTimestamp();
+            _log.Warning("worker {0}: no coordinator yet ({1}); still trying", _settings.WorkerId,
+                _coordinatorNodes.Count == 0 ? "no member with role coordinator is up" : $"no answer from {string.Join(", ", _coordinatorNodes)}");
+        }
+    }
+
+    private void HandleAccepted(RegistrationAccepted m)
+    {
+        if (_accepted is not null || _refused)
+        {
+            return; // an answer to a retry
+        }
+
+        _accepted = m;
+        _coordinator = Sender;
+        Context.Watch(Sender);
+        if (!string.Equals(m.KernelPath, _settings.KernelPath, StringComparison.Ordinal))
+        {
+            _log.Warning("worker {0}: kernel path {1} differs from the coordinator's {2}", _settings.WorkerId, _settings.KernelPath, m.KernelPath);
+        }
+
+        ModelSpec spec;
+        try
+        {
+            spec = m.Model.ToSpec();
+        }
+        catch (Exception e)
+        {
+            Refused($"worker {_settings.WorkerId}: the coordinator's model {m.Model} is not usable: {e.Message}");
+            return;
+        }
+
+        if (_mlp is null || !_mlp.Spec.Equals(spec) || _mlp.MaxRows < m.MaxShardRows)
+        {
+            _mlp = new Mlp<float>(spec, m.MaxShardRows, _pool);
+        }
+
+        _log.Info("worker {0}: accepted by {1}: model {2}, data {3} (fingerprint {4})", _settings.WorkerId, m.CoordinatorId, m.Model, m.Dataset.Source ?? "default", m.Dataset.Fingerprint);
+        if (_settings.Dataset is { } own)
+        {
+            Self.Tell(new DataLoaded(m.Dataset, own, null));
+        }
+        else if (_data is not null && _data.Fingerprint == m.Dataset.Fingerprint)
+        {
+            Self.Tell(new DataLoaded(m.Dataset, _data, null));
+        }
+        else if (_settings.LoadDataset is { } load)
+        {
+            var descriptor = m.Dataset;
+            Task.Run(() => load(descriptor)).ContinueWith(
+                t => new DataLoaded(descriptor, t.IsCompletedSuccessfully ? t.Result : null, t.Exception?.GetBaseException().Message),
+                TaskContinuationOptions.ExecuteSynchronously).PipeTo(Self);
+        }
+        else
+        {
+            Refused($"worker {_settings.WorkerId} has no dataset and no way to load the coordinator's ({m.Dataset.Source ?? "default"})");
+        }
+    }
+
+    private void HandleDataLoaded(DataLoaded m)
+    {
+        if (_accepted is null || _coordinator is null || !ReferenceEquals(m.For, _accepted.Dataset))
+        {
+            return;
+        }
+
+        if (m.Data is null)
+        {
+            Refused($"worker {_settings.WorkerId} could not load the dataset {m.For.Source ?? "default"}: {m.Error}");
+            return;
+        }
+
+        if (m.Data.FeatureCount != _mlp!.Spec.Inputs || m.Data.Classes > _mlp.Spec.Outputs)
+        {
+            Refused($"worker {_settings.WorkerId}: dataset {m.Data.Name} ({m.Data.FeatureCount} features, {m.Data.Classes} classes) does not fit model {_accepted.Model}");
+            return;
+        }
+
+        _data = m.Data;
+        _coordinator.Tell(new WorkerReady(_settings.WorkerId, _data.Fingerprint));
+    }
+
+    private void HandleRefused(RegistrationRefused m)
+    {
+        if (_accepted is not null && !Sender.Equals(_coordinator))
+        {
+            return;
+        }
+
+        Refused(m.Reason);
+    }
+
+    private void Refused(string reason)
+    {
+        if (_refused)
+        {
+            return;
+        }
+
+        _refused = true;
+        _accepted = null;
+        _queue.Clear();
+        Timers.CancelAll();
+        _log.Error("{0}", reason);
+        _settings.OnRefused?.Invoke(reason);
+    }
+
+    private void HandleCompute(ComputeShards m)
+    {
+        if (_data is null || _mlp is null || !Sender.Equals(_coordinator))
+        {
+            _log.Warning("worker {0}: work for step {1} before being ready; dropped", _settings.WorkerId, m.Step);
+            return;
+        }
+
+        if (m.Weights is not null)
+        {
+            _weights = m.Weights;
+            _weightsVersion = m.WeightsVersion;
+        }
+
+        if (m.WeightsVersion != _weightsVersion || _weights is null)
+        {
+            _log.Warning("worker {0}: step {1} needs weights version {2}, this worker has {3}; dropped (the coordinator resends after its deadline)",
+                _settings.WorkerId, m.Step, m.WeightsVersion, _weightsVersion);
+            return;
+        }
+
+        if (m.Step > _latestStep)
+        {
+            _latestStep = m.Step;
+            while (_queue.Count > 0 && _queue.Peek().Step < m.Step)
+            {
+                _queue.Dequeue(); // work of a step the coordinator has already completed
+            }
+        }
+
+        foreach (var shard in m.Shards)
+        {
+            _queue.Enqueue(new Job(m.Step, shard, _weights));
+        }
+
+        StartNext();
+    }
+
+    private void StartNext()
+    {
+        if (_busy || _queue.Count == 0)
+        {
+            return;
+        }
+
+        var job = _queue.Dequeue();
+        var (mlp, data) = (_mlp!, _data!);
+        _busy = true;
+        Task.Run(() =>
+        {
+            var start = Stopwatch.GetTimestamp();
+            var sum = new GradientSum(mlp.Spec.ParameterCount);
+            ReferenceTrainer.ComputeShard(mlp, job.Weights, data, job.Work.Indices, sum);
+            return new ShardDone(job.Step, job.Work.Shard, sum, Stopwatch.GetElapsedTime(start).TotalMilliseconds, null);
+        }).ContinueWith(
+            t => t.IsCompletedSuccessfully ? t.Result : new ShardDone(job.Step, job.Work.Shard, null, 0, t.Exception?.GetBaseException().ToString()),
+            TaskContinuationOptions.ExecuteSynchronously).PipeTo(Self);
+    }
+
+    private void HandleShardDone(ShardDone d)
+    {
+        _busy = false;
+        if (d.Sum is null)
+        {
+            _log.Error("worker {0}: step {1} shard {2} failed: {3}", _settings.WorkerId, d.Step, d.Shard, d.Error);
+        }
+        else if (_coordinator is not null)
+        {
+            var serialized = _serializer?.Elapsed ?? TimeSpan.Zero;
+            var serializeMs = (serialized - _serializerReported).TotalMilliseconds;
+            _serializerReported = serialized;
+            _coordinator.Tell(new ShardComputed(d.Step, d.Shard, d.Sum.Gradient, d.Sum.LossSum, d.Sum.Samples, d.Sum.Correct, d.ComputeMs, serializeMs));
+        }
+
+        StartNext();
+    }
+
+    private void HandleTerminated(Terminated t)
+    {
+        if (!t.ActorRef.Equals(_coordinator))
+        {
+            return;
+        }
+
+        _coordinator = null;
+        _accepted = null;
+        _queue.Clear();
+        _weights = null;
+        _weightsVersion = -1;
+        _latestStep = 0;
+        if (_settings.Coordinator is not null)
+        {
+            _log.Info("worker {0}: coordinator stopped; stopping", _settings.WorkerId);
+            Context.Stop(Self);
+            return;
+        }
+
+        _coordinatorNodes.Remove(t.ActorRef.Path.Address);
+        _searchSince = Stopwatch.GetTimestamp();
+        _log.Warning("worker {0}: the coordinator is gone; waiting for the next one", _settings.WorkerId);
+        _settings.OnCoordinatorLost?.Invoke();
+    }
+
+    private sealed record Job(long Step, ShardWork Work, float[] Weights);
+
+    private sealed record ShardDone(long Step, int Shard, GradientSum? Sum, double ComputeMs, string? Error) : INoSerializationVerificationNeeded;
+
+    private sealed record DataLoaded(DatasetDescriptor For, Dataset? Data, string? Error) : INoSerializationVerificationNeeded;
+
+    private sealed class RetryTick : INoSerializationVerificationNeeded
+    {
+        public static readonly RetryTick Instance = new();
+    }
+}

@@ -1,0 +1,153 @@
+// The one place DistBackprop's Akka configuration is written: serializers and their bindings, remoting
+// and clustering (roles, seed nodes, frame size, split brain resolver) when clustered, and the actors of
+// each role. Local mode, cluster nodes and the tests all go through WithDistBackprop.
+// Leaves out: process concerns (command line, exit codes): the Host project.
+using Akka.Actor;
+using Akka.Cluster.Hosting;
+using Akka.Cluster.Hosting.SBR;
+using Akka.Configuration;
+using Akka.Hosting;
+using Akka.Remote.Hosting;
+using Akka.Serialization;
+using DistBackprop.Cluster.Actors;
+using DistBackprop.Cluster.Protocol;
+using DistBackprop.Cluster.Serialization;
+using DistBackprop.Core.Data;
+
+namespace DistBackprop.Cluster.Hosting;
+
+public static class AkkaBuilderExtensions
+{
+    /// <summary>
+    /// Serialization for every mode: control messages (<see cref="IControlMessage"/>) through Hyperion restricted by
+    /// <see cref="HyperionTypeFilter"/>; weights and gradients (<see cref="ITensorMessage"/>) through <see cref="TensorSerializer"/>;
+    /// anything else (System.Object) through <see cref="GuardSerializer"/>, which refuses non-Akka types instead of the
+    /// silent JSON fallback. When the role is not Local: remoting and clustering as described on the options.
+    /// <paramref name="startActors"/> starts this node's actors once the system is up.
+    /// </summary>
+    public static AkkaConfigurationBuilder WithDistBackprop(this AkkaConfigurationBuilder builder, DistBackpropAkkaOptions options,
+        Action<ActorSystem, IActorRegistry>? startActors = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Validate() is { } error)
+        {
+            throw new ArgumentException(error, nameof(options));
+        }
+
+        builder
+            .WithCustomSerializer("distbackprop-hyperion", [typeof(IControlMessage)],
+                system => new HyperionSerializer(system, HyperionSerializerSettings.Default.WithTypeFilter(HyperionTypeFilter.Instance)))
+            .WithCustomSerializer("distbackprop-tensor", [typeof(ITensorMessage)], system => new TensorSerializer(system))
+            .WithCustomSerializer("distbackprop-guard", [typeof(object)], system => new GuardSerializer(system))
+            .ConfigureLoggers(l => l.LogLevel = options.LogLevel)
+            .AddHocon(ConfigurationFactory.ParseString($$"""
+                akka.actor.serialize-messages = {{(options.SerializeMessages ? "on" : "off")}}
+                akka.coordinated-shutdown.exit-clr = off
+                """), HoconAddMode.Prepend);
+
+        if (options.Role != NodeRole.Local)
+        {
+            builder
+                .WithRemoting(new RemoteOptions
+                {
+                    HostName = options.Host,
+                    Port = options.Port,
+                    PublicHostName = options.PublicHost,
+                    // A frame holds one whole message: the weights or a gradient (4 bytes per parameter + header).
+                    MaxFrameSize = options.MaxFrameSize,
+                    SendBufferSize = options.MaxFrameSize,
+                    ReceiveBufferSize = options.MaxFrameSize,
+                })
+                .WithClustering(new ClusterOptions
+                {
+                    Roles = [RoleName(options.Role)],
+                    SeedNodes = options.EffectiveSeedNodes(),
+                    // Keep-oldest among the members with role "coordinator", never downing the oldest when it is alone:
+                    // the coordinator forms the cluster (it is the only seed), so it is the oldest, and whatever the
+                    // partition, the side with the live coordinator survives and workers cut off from it down
+                    // themselves (their host then rebuilds the actor system and rejoins). keep-majority would let
+                    // two workers out-vote the coordinator (and in a 2-node cluster it breaks ties by address).
+                    SplitBrainResolver = new KeepOldestOption { DownIfAlone = false, Role = RoleName(NodeRole.Coordinator) },
+                })
+                .AddHocon(ConfigurationFactory.ParseString($$"""
+                    akka.cluster.split-brain-resolver.stable-after = {{(long)options.DowningStableAfter.TotalMilliseconds}}ms
+                    akka.cluster.run-coordinated-shutdown-when-down = on
+                    akka.cluster.shutdown-after-unsuccessful-join-seed-nodes = off
+                    akka.remote.dot-netty.tcp.maximum-frame-size = {{options.MaxFrameSize}}b
+                    akka.remote.dot-netty.tcp.send-buffer-size = {{options.MaxFrameSize}}b
+                    akka.remote.dot-netty.tcp.receive-buffer-size = {{options.MaxFrameSize}}b
+                    """), HoconAddMode.Prepend);
+        }
+
+        if (startActors is not null)
+        {
+            builder.WithActors(startActors);
+        }
+
+        return builder;
+    }
+
+    /// <summary>
+    /// A coordinator node (or the coordinator of local mode): checks that the run's messages fit the frame size
+    /// (throws <see cref="FrameSizeException"/> naming --max-frame-size, before anything starts) and starts
+    /// /user/coordinator, registered in the ActorRegistry under <see cref="Coordinator"/>.
+    /// </summary>
+    public static AkkaConfigurationBuilder WithDistBackpropCoordinator(this AkkaConfigurationBuilder builder, DistBackpropAkkaOptions options,
+        CoordinatorSettings settings, Action<ActorSystem, IActorRegistry>? alsoStart = null)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var config = settings.State.Config;
+        if (options.Role != NodeRole.Local)
+        {
+            FrameBudget.Check(config.Spec, config.BatchSize, config.Shards, options.MaxFrameSize);
+        }
+
+        return builder.WithDistBackprop(options, (system, registry) =>
+        {
+            var coordinator = system.ActorOf(Coordinator.Props(settings), Coordinator.ActorName);
+            registry.Register<Coordinator>(coordinator);
+            alsoStart?.Invoke(system, registry);
+        });
+    }
+
+    /// <summary>A worker node: starts /user/worker, which finds the coordinator through cluster membership.</summary>
+    public static AkkaConfigurationBuilder WithDistBackpropWorker(this AkkaConfigurationBuilder builder, DistBackpropAkkaOptions options, WorkerSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return builder.WithDistBackprop(options, (system, registry) =>
+            registry.Register<Worker>(system.ActorOf(Worker.Props(settings), "worker")));
+    }
+
+    /// <summary>Local mode: the coordinator and <paramref name="workers"/> in-process workers sharing <paramref name="train"/> (read-only).</summary>
+    public static AkkaConfigurationBuilder WithDistBackpropLocal(this AkkaConfigurationBuilder builder, DistBackpropAkkaOptions options,
+        CoordinatorSettings settings, Dataset train, int workers, int threadsPerWorker)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(threadsPerWorker, 1);
+        return builder.WithDistBackpropCoordinator(options, settings, (system, registry) =>
+        {
+            var coordinator = registry.Get<Coordinator>();
+            for (var i = 1; i <= workers; i++)
+            {
+                system.ActorOf(Worker.Props(new WorkerSettings
+                {
+                    WorkerId = $"local-{i:D2}",
+                    Threads = threadsPerWorker,
+                    Dataset = train,
+                    Coordinator = coordinator,
+                    KernelPath = settings.KernelPath,
+                }), $"worker-{i}");
+            }
+        });
+    }
+
+    /// <summary>"coordinator", "worker", "monitor" (local → "coordinator").</summary>
+    public static string RoleName(NodeRole role) => role switch
+    {
+        NodeRole.Worker => "worker",
+        NodeRole.Monitor => "monitor",
+        _ => "coordinator",
+    };
+}

@@ -1,0 +1,132 @@
+// Cluster mode as two calls the Host's `coordinator` and `worker` commands make: each runs a generic
+// host with one ActorSystem configured by the same WithDistBackprop* extensions. A worker rebuilds its
+// actor system whenever its coordinator is gone (a restarted coordinator forms a new cluster at the same
+// seed address), and only returns when cancelled or refused. Leaves out: option parsing, exit codes.
+using Akka.Actor;
+using Akka.Hosting;
+using DistBackprop.Cluster.Actors;
+using DistBackprop.Cluster.Protocol;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace DistBackprop.Cluster.Hosting;
+
+/// <summary>How a worker process ended: stopped by its host (exit 0), or refused by the coordinator (exit 2, <see cref="Reason"/>).</summary>
+public sealed record WorkerExit(bool Refused, string? Reason);
+
+public static class ClusterCoordinatorHost
+{
+    /// <summary>
+    /// Starts a coordinator node (role coordinator, seed of its own cluster unless options.SeedNodes says otherwise),
+    /// waits for settings.MinWorkers workers, trains, returns the result, leaves the cluster.
+    /// Throws <see cref="FrameSizeException"/> before starting when the model does not fit options.MaxFrameSize, <see cref="ArgumentException"/>
+    /// for invalid options (message names the option), <see cref="TrainingFailedException"/> when training fails.
+    /// Cancelling stops after the step in progress (Summary.Stopped). <paramref name="started"/> is given the node's address once up.
+    /// </summary>
+    public static async Task<TrainingResult> RunAsync(DistBackpropAkkaOptions options, CoordinatorSettings settings, IProgress<StepReport>? progress = null,
+        ILoggerFactory? loggerFactory = null, Action<Address>? started = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(settings);
+        options.Role = NodeRole.Coordinator;
+        var done = new TaskCompletionSource<TrainingResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var steps = new List<StepReport>();
+        var user = settings.Events;
+        settings = settings with
+        {
+            ShardDeadline = options.ShardDeadline,
+            Events = e =>
+            {
+                user?.Invoke(e);
+                switch (e)
+                {
+                    case StepReport r:
+                        steps.Add(r);
+                        progress?.Report(r);
+                        break;
+                    case TrainingCompleted c:
+                        done.TrySetResult(new TrainingResult(c.Parameters, steps, c.Summary));
+                        break;
+                    case TrainingFailed f:
+                        done.TrySetException(new TrainingFailedException(f.Reason, f.ExitCode, f.Step));
+                        break;
+                }
+            },
+        };
+
+        using var host = LocalTraining.BuildHost(loggerFactory, options.LogLevel, b => b.WithDistBackpropCoordinator(options, settings));
+        await host.StartAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            var system = host.Services.GetRequiredService<ActorSystem>();
+            started?.Invoke(Akka.Cluster.Cluster.Get(system).SelfAddress);
+            var coordinator = await ActorRegistry.For(system).GetAsync<Coordinator>(CancellationToken.None).ConfigureAwait(false);
+            using var stop = cancellationToken.Register(() => coordinator.Tell(StopTraining.Instance));
+            return await done.Task.ConfigureAwait(false);
+        }
+        finally
+        {
+            await host.StopAsync(CancellationToken.None).ConfigureAwait(false); // coordinated shutdown: leaves the cluster
+        }
+    }
+}
+
+public static class ClusterWorkerHost
+{
+    /// <summary>
+    /// Runs a worker node until <paramref name="cancellationToken"/> fires (→ Refused = false) or the coordinator refuses it
+    /// (→ Refused = true with the reason). Joins options.SeedNodes, retrying for as long as it runs; when its coordinator is
+    /// gone it shuts its actor system down and builds a new one to join the next coordinator. <paramref name="incarnationStarted"/>
+    /// is given each new actor system's address. Throws <see cref="ArgumentException"/> for invalid options (e.g. a malformed
+    /// seed-node address; the message names --seed-nodes).
+    /// </summary>
+    public static async Task<WorkerExit> RunAsync(DistBackpropAkkaOptions options, WorkerSettings settings, ILoggerFactory? loggerFactory = null,
+        Action<Address>? incarnationStarted = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(settings);
+        options.Role = NodeRole.Worker;
+        if (options.Validate() is { } error)
+        {
+            throw new ArgumentException(error, nameof(options));
+        }
+
+        var log = loggerFactory?.CreateLogger("DistBackprop.Worker");
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var refused = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var lost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var incarnation = settings with
+            {
+                OnRefused = r =>
+                {
+                    settings.OnRefused?.Invoke(r);
+                    refused.TrySetResult(r);
+                },
+                OnCoordinatorLost = () => lost.TrySetResult(),
+            };
+
+            using var host = LocalTraining.BuildHost(loggerFactory, options.LogLevel, b => b.WithDistBackpropWorker(options, incarnation));
+            await host.StartAsync(CancellationToken.None).ConfigureAwait(false);
+            var system = host.Services.GetRequiredService<ActorSystem>();
+            incarnationStarted?.Invoke(Akka.Cluster.Cluster.Get(system).SelfAddress);
+            var cancelled = Task.Delay(Timeout.Infinite, cancellationToken);
+            var first = await Task.WhenAny(refused.Task, lost.Task, system.WhenTerminated, cancelled).ConfigureAwait(false);
+            await host.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            if (first == refused.Task)
+            {
+                return new WorkerExit(true, refused.Task.Result);
+            }
+
+            if (first == cancelled)
+            {
+                break;
+            }
+
+            log?.LogWarning("worker {Worker}: the coordinator or the cluster is gone; rebuilding the actor system to join the next coordinator", settings.WorkerId);
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
+        }
+
+        return new WorkerExit(false, null);
+    }
+}

@@ -1,0 +1,123 @@
+// The node-level settings of DistBackprop's Akka configuration: role, addresses, seed nodes, frame
+// size, deadlines. Bound from IConfiguration by the host (section "DistBackprop:Cluster", environment
+// DistBackprop__Cluster__…); every mode, local included, goes through WithDistBackprop with one of these.
+// Leaves out: training hyperparameters (Core TrainingConfig).
+using Akka.Actor;
+
+namespace DistBackprop.Cluster.Hosting;
+
+/// <summary>What this node is.</summary>
+public enum NodeRole
+{
+    /// <summary>One ActorSystem, coordinator and workers in process, no remoting.</summary>
+    Local,
+    Coordinator,
+    Worker,
+    Monitor,
+}
+
+/// <summary>Akka settings for a DistBackprop node (SPEC §6–7).</summary>
+public sealed class DistBackpropAkkaOptions
+{
+    /// <summary>The ActorSystem name, so seed nodes read akka.tcp://distbackprop@HOST:PORT.</summary>
+    public const string SystemName = "distbackprop";
+
+    public const long DefaultMaxFrameSize = 64L * 1024 * 1024;
+
+    /// <summary>DistBackprop__Cluster__Role: local | coordinator | worker | monitor.</summary>
+    public NodeRole Role { get; set; } = NodeRole.Local;
+
+    /// <summary>DistBackprop__Cluster__Host (`--host`): the bind address.</summary>
+    public string Host { get; set; } = "127.0.0.1";
+
+    /// <summary>DistBackprop__Cluster__Port (`--port`): 4053 for a coordinator, 0 (any free port) for others.</summary>
+    public int Port { get; set; }
+
+    /// <summary>DistBackprop__Cluster__PublicHost (`--public-host`): the advertised name (containers); null = Host.</summary>
+    public string? PublicHost { get; set; }
+
+    /// <summary>DistBackprop__Cluster__SeedNodes__0 … (`--seed-nodes`): akka.tcp://distbackprop@HOST:PORT. A coordinator
+    /// with none lists itself (it forms the cluster).</summary>
+    public string[] SeedNodes { get; set; } = [];
+
+    /// <summary>DistBackprop__Cluster__MaxFrameSize (`--max-frame-size`, bytes): must be equal on every node.</summary>
+    public long MaxFrameSize { get; set; } = DefaultMaxFrameSize;
+
+    /// <summary>DistBackprop__Cluster__ShardDeadline: a shard not back by then goes to another worker.</summary>
+    public TimeSpan ShardDeadline { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>DistBackprop__Cluster__DowningStableAfter: how long membership must be stable before the split brain
+    /// resolver downs unreachable nodes.</summary>
+    public TimeSpan DowningStableAfter { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Serialize every message, even local ones (tests: proves every message crosses a serializer).</summary>
+    public bool SerializeMessages { get; set; }
+
+    /// <summary>Akka's log level.</summary>
+    public Akka.Event.LogLevel LogLevel { get; set; } = Akka.Event.LogLevel.WarningLevel;
+
+    /// <summary>The seed nodes in effect: the given ones, or, for a coordinator without any, its own address.</summary>
+    public string[] EffectiveSeedNodes() =>
+        SeedNodes.Length > 0 || Role != NodeRole.Coordinator ? SeedNodes : [$"akka.tcp://{SystemName}@{PublicHost ?? Host}:{Port}"];
+
+    /// <summary>Checks what can be checked before starting; returns a message naming the option, or null.</summary>
+    public string? Validate()
+    {
+        if (Port is < 0 or > 65535)
+        {
+            return $"--port must be in 0..65535 (got {Port})";
+        }
+
+        if (MaxFrameSize < 32 * 1024)
+        {
+            return $"--max-frame-size must be at least 32 KiB (got {MaxFrameSize} bytes)";
+        }
+
+        if (ShardDeadline <= TimeSpan.Zero)
+        {
+            return $"the shard deadline must be positive (got {ShardDeadline})";
+        }
+
+        foreach (var seed in SeedNodes)
+        {
+            if (!TryParseSeed(seed, out var error))
+            {
+                return $"--seed-nodes: '{seed}' is not a valid address ({error}); expected akka.tcp://{SystemName}@HOST:PORT";
+            }
+        }
+
+        if (Role is NodeRole.Worker or NodeRole.Monitor && SeedNodes.Length == 0)
+        {
+            return "--seed-nodes is required for a worker or monitor (e.g. akka.tcp://distbackprop@127.0.0.1:4053)";
+        }
+
+        return null;
+    }
+
+    private static bool TryParseSeed(string seed, out string error)
+    {
+        error = "";
+        try
+        {
+            var a = Address.Parse(seed);
+            if (a.Host is null || a.Port is null or <= 0)
+            {
+                error = "it needs a host and a port";
+                return false;
+            }
+
+            if (a.System != SystemName)
+            {
+                error = $"the actor system must be named '{SystemName}'";
+                return false;
+            }
+
+            return true;
+        }
+        catch (Exception e) when (e is UriFormatException or ArgumentException or FormatException)
+        {
+            error = e.Message;
+            return false;
+        }
+    }
+}

@@ -1,0 +1,59 @@
+// What the coordinator tells the outside world: one StepReport per step, then TrainingCompleted
+// or TrainingFailed. Given to a callback in-process, and to subscribed actors (a monitor node).
+// Leaves out: how the host displays them (console, metrics file).
+namespace DistBackprop.Cluster.Protocol;
+
+/// <summary>An event published by the coordinator.</summary>
+public interface ITrainingEvent : IControlMessage
+{
+}
+
+/// <summary>
+/// One completed step (the `--metrics` row). Loss is the batch mean, accuracy in [0, 1], epochs 0-based.
+/// Time split (best effort): <paramref name="ComputeMs"/> the slowest worker's compute, <paramref name="SerializeMs"/>
+/// tensor serialization on the coordinator plus the slowest worker's, <paramref name="TransportMs"/> the rest of the
+/// critical worker's round trip, <paramref name="WaitMs"/> what is left of the step (stragglers, reassignment, the update).
+/// </summary>
+public sealed record StepReport(
+    long Step,
+    int Epoch,
+    double Loss,
+    double Accuracy,
+    double SamplesPerSecond,
+    int Workers,
+    double ComputeMs,
+    double SerializeMs,
+    double TransportMs,
+    double WaitMs,
+    int Samples,
+    int ReassignedShards,
+    long StaleReplies,
+    long DuplicateReplies) : ITrainingEvent;
+
+/// <summary>Counters over a whole run.</summary>
+public sealed record TrainingSummary(
+    long Steps,
+    int Epoch,
+    double LastLoss,
+    double LastAccuracy,
+    double ElapsedSeconds,
+    long ReassignedShards,
+    long TimedOutShards,
+    long StaleReplies,
+    long DuplicateReplies,
+    bool Stopped) : IControlMessage;
+
+/// <summary>The run ended (or was stopped): the final weights, ParameterLayout order.</summary>
+public sealed record TrainingCompleted(float[] Parameters, TrainingSummary Summary) : ITrainingEvent;
+
+/// <summary>The run failed. <paramref name="ExitCode"/> 3 = diverged at <paramref name="Step"/>, 1 = other runtime failure.</summary>
+public sealed record TrainingFailed(string Reason, int ExitCode, long Step) : ITrainingEvent;
+
+/// <summary>A line worth showing the user (workers joining, leaving, training paused): level "info" or "warning".</summary>
+public sealed record TrainingNotice(string Level, string Message, int LiveWorkers) : ITrainingEvent;
+
+/// <summary>Sent to the coordinator by an actor that wants every <see cref="ITrainingEvent"/> (e.g. a monitor).</summary>
+public sealed record SubscribeProgress : IControlMessage
+{
+    public static readonly SubscribeProgress Instance = new();
+}

@@ -1,0 +1,61 @@
+// The registration conversation between a worker and the coordinator (SPEC §7):
+//   worker → RegisterWorker → coordinator: Accepted (model + dataset to use) or Refused (reason);
+//   worker loads the dataset, builds its workspace → WorkerReady(fingerprint) → coordinator adds it
+//   to the live set (or refuses it if the fingerprint differs).
+// Leaves out: the training round (RoundProtocol.cs).
+using DistBackprop.Core.Model;
+
+namespace DistBackprop.Cluster.Protocol;
+
+/// <summary>An architecture on the wire: layer sizes (input first) and the activation/loss names of <see cref="Names"/>.</summary>
+public sealed record ModelDescriptor(int[] Sizes, string Activation, string Loss) : IControlMessage
+{
+    public static ModelDescriptor From(ModelSpec spec) => new(spec.Sizes.ToArray(), Names.Of(spec.Hidden), Names.Of(spec.Loss));
+
+    public ModelSpec ToSpec()
+    {
+        if (!Names.TryParseActivation(Activation, out var a))
+        {
+            throw new FormatException($"unknown activation '{Activation}'");
+        }
+
+        if (!Names.TryParseLoss(Loss, out var l))
+        {
+            throw new FormatException($"unknown loss '{Loss}'");
+        }
+
+        return new ModelSpec(Sizes, a, l);
+    }
+
+    /// <summary>"20,16,4 relu softmax-ce".</summary>
+    public override string ToString() => $"{string.Join(',', Sizes)} {Activation} {Loss}";
+
+    public bool Equals(ModelDescriptor? other) =>
+        other is not null && Sizes.AsSpan().SequenceEqual(other.Sizes) &&
+        string.Equals(Activation, other.Activation, StringComparison.OrdinalIgnoreCase) &&
+        string.Equals(Loss, other.Loss, StringComparison.OrdinalIgnoreCase);
+
+    public override int GetHashCode() => HashCode.Combine(Sizes.Length, Activation.ToLowerInvariant(), Loss.ToLowerInvariant());
+}
+
+/// <summary>
+/// Which training set to use: the source as the user named it (null/"" = the default synthetic set,
+/// a synthetic name, "mnist", a folder or a .csv), the data seed and test split that shape it, and the
+/// fingerprint of the coordinator's training set, which a worker's copy must match.
+/// </summary>
+public sealed record DatasetDescriptor(string? Source, long DataSeed, double TestSplit, string Fingerprint, int Count) : IControlMessage;
+
+/// <summary>
+/// A worker asks to join. <paramref name="Model"/> / <paramref name="DatasetFingerprint"/> are null when the
+/// worker was started without its own (it then adopts the coordinator's); when given, they must match.
+/// </summary>
+public sealed record RegisterWorker(string WorkerId, string KernelPath, ModelDescriptor? Model, string? DatasetFingerprint, int Threads) : IControlMessage;
+
+/// <summary>The coordinator accepts: use this model and dataset; shards have at most <paramref name="MaxShardRows"/> rows.</summary>
+public sealed record RegistrationAccepted(string CoordinatorId, ModelDescriptor Model, DatasetDescriptor Dataset, int MaxShardRows, string KernelPath) : IControlMessage;
+
+/// <summary>The coordinator refuses the worker; <paramref name="Reason"/> is the line both sides log.</summary>
+public sealed record RegistrationRefused(string Reason) : IControlMessage;
+
+/// <summary>The worker has its data and workspace; <paramref name="DatasetFingerprint"/> is its training set's.</summary>
+public sealed record WorkerReady(string WorkerId, string DatasetFingerprint) : IControlMessage;
