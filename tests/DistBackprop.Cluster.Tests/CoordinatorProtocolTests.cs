@@ -135,6 +135,30 @@ public class CoordinatorProtocolTests(ITestOutputHelper output) : HostedTestKit(
     }
 
     [Fact]
+    public void A_leaving_worker_hands_back_its_shards_at_once_and_gets_no_more_work()
+    {
+        var (coordinator, events, config) = Start(shards: 4, steps: 3, minWorkers: 2);
+        var a = new FakeWorker(this, "a", coordinator);
+        var b = new FakeWorker(this, "b", coordinator);
+        a.Join();
+        b.Join();
+        var workA = a.Receive();
+        var workB = b.Receive();
+        a.Answer(workA);
+        coordinator.Tell(new WorkerLeaving("b", workB.Step, [1, 3]), b.Probe.Ref); // Ctrl+C on b's node
+        Assert.Equal(1, b.Probe.ExpectMsg<LeaveAcknowledged>().Step);
+        var taken = a.Receive(TimeSpan.FromSeconds(3)); // well before the 30 s deadline
+        Assert.Equal([1, 3], taken.Shards.Select(s => s.Shard));
+        a.Answer(taken);
+        Assert.Equal(2, events.FishForMessage<StepReport>(_ => true).ReassignedShards);
+        a.Answer(a.Receive());
+        a.Answer(a.Receive());
+        var done = events.FishForMessage<TrainingCompleted>(_ => true);
+        b.Probe.ExpectNoMsg(TimeSpan.FromMilliseconds(200)); // no work, not even TrainingFinished: b is no longer a worker
+        AssertReference(config, done);
+    }
+
+    [Fact]
     public void A_worker_with_another_architecture_or_dataset_is_refused()
     {
         var (coordinator, events, _) = Start(shards: 2, steps: 1);

@@ -128,4 +128,24 @@ public class SerializationTests(ITestOutputHelper output) : HostedTestKit(output
         target.Ref.Tell(new RegistrationRefused("still working"));
         Assert.Equal("still working", target.ExpectMsg<RegistrationRefused>().Reason);
     }
+
+    [Fact]
+    public void Received_tensors_land_in_pooled_arrays_that_only_their_pool_takes_back()
+    {
+        var serializer = Assert.IsType<TensorSerializer>(Sys.Serialization.FindSerializerFor(new ShardComputed(1, 0, [1f], 0, 1, 0, 0, 0)));
+        var message = new ShardComputed(7, 2, [1f, -2.5f, float.Epsilon], 0.5, 3, 1, 0, 0);
+        var bytes = serializer.ToBinary(message);
+        var first = (ShardComputed)serializer.FromBinary(bytes, serializer.Manifest(message));
+        Assert.Equal(message.Gradient, first.Gradient);
+        Assert.False(serializer.Pool.Return(message.Gradient)); // never rented: an in-process array is left alone
+        Assert.True(serializer.Pool.Return(first.Gradient));
+        Assert.False(serializer.Pool.Return(first.Gradient)); // at most once
+        var second = (ShardComputed)serializer.FromBinary(bytes, serializer.Manifest(message));
+        Assert.Same(first.Gradient, second.Gradient); // reused, every element overwritten
+        Assert.Equal(message.Gradient, second.Gradient);
+        var compute = new ComputeShards(3, 2, [new ShardWork(0, [4, 5])], [9f, 8f, 7f]);
+        var weights = ((ComputeShards)serializer.FromBinary(serializer.ToBinary(compute), serializer.Manifest(compute))).Weights!;
+        Assert.NotSame(second.Gradient, weights);
+        Assert.True(serializer.Pool.Return(weights));
+    }
 }

@@ -29,8 +29,17 @@
  *      worker with the fewest pending shards. With no worker left the step pauses (logged) and resumes
  *      when one is ready; a worker that joins mid-step gets the weights with its first work.
  *   5. When every slot is full: TrainingState.CompleteStep(slots in shard order) → StepReport published,
- *      AfterStep hook (checkpoints), then step 1 again, or TrainingCompleted when the run is over.
- *      A non-finite loss, gradient or weight → TrainingFailed with exit code 3.
+ *      a checkpoint every CheckpointEvery steps (CheckpointStore, atomic) → CheckpointWritten, the AfterStep
+ *      hook, then step 1 again, or TrainingCompleted when the run is over.
+ *      A non-finite loss, gradient or weight → TrainingFailed with exit code 3, and no checkpoint for that step.
+ *
+ * Faults (docs/cluster-faults.md): a worker that leaves gracefully sends WorkerLeaving from its node's coordinated
+ * shutdown; its shards are taken back at once (step 4) and it gets no more work. A dead node is first unreachable
+ * (failure detector), then downed by the split brain resolver and removed (DeathWatch Terminated): the shards are
+ * taken back at the first of these, or at the deadline if the worker is alive but silent.
+ *
+ * Buffers: the weights snapshot sent with a step lives in one of two buffers (overwritten two steps later, see
+ * ComputeShards); gradients that came through the serializer go back to its TensorPool once reduced or dropped.
  */
 using System.Diagnostics;
 using Akka.Actor;
@@ -38,6 +47,7 @@ using Akka.Cluster;
 using Akka.Event;
 using DistBackprop.Cluster.Protocol;
 using DistBackprop.Cluster.Serialization;
+using DistBackprop.Core.Checkpoints;
 using DistBackprop.Core.Training;
 
 namespace DistBackprop.Cluster.Actors;
@@ -59,8 +69,11 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     private readonly Dictionary<IActorRef, (double ComputeMs, long Arrival, double SerializeMs)> _timing = new();
     private readonly TensorSerializer? _serializer;
 
+    private readonly float[][] _snapshots = new float[2][];
+    private readonly Dictionary<string, long> _shardsByWorker = new(StringComparer.Ordinal);
     private GradientRound? _round;
     private float[] _snapshot = [];
+    private long _pausedSince;
     private bool _started;
     private bool _finished;
     private bool _stopRequested;
@@ -89,6 +102,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         Receive<Terminated>(HandleTerminated);
         Receive<DeadlineTick>(_ => HandleDeadlineTick());
         Receive<StopTraining>(_ => HandleStop());
+        Receive<WorkerLeaving>(HandleLeaving);
         Receive<SubscribeProgress>(_ => HandleSubscribe());
         Receive<ClusterEvent.UnreachableMember>(m => HandleReachability(m.Member.Address, reachable: false));
         Receive<ClusterEvent.ReachableMember>(m => HandleReachability(m.Member.Address, reachable: true));
@@ -225,7 +239,9 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             indices[s] = plan.ShardIndices(s).ToArray();
         }
 
-        _snapshot = _state.Parameters.ToArray(); // read-only from here on, shared by every ComputeShards of this step
+        // read-only until step Step + 2 is dispatched, shared by every ComputeShards of this step (see ComputeShards)
+        _snapshot = _snapshots[plan.Step % 2] ??= new float[_state.Parameters.Length];
+        _state.Parameters.CopyTo(_snapshot, 0);
         _timing.Clear();
         _firstArrival = 0;
         _serializerAtDispatch = _serializer?.Elapsed ?? TimeSpan.Zero;
@@ -328,8 +344,14 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         var open = _round.Unassigned().ToList();
         if (open.Count > 0 && LiveCount() > 0)
         {
-            _pauseLogged = false;
-            _log.Info("step {0}: resuming with {1} worker(s)", _round.Step, LiveCount());
+            if (_pauseLogged)
+            {
+                _pauseLogged = false;
+                var paused = _pausedSince == 0 ? 0 : Stopwatch.GetElapsedTime(_pausedSince).TotalSeconds;
+                Notice("info", $"step {_round.Step}: resuming with {LiveCount()} worker(s) after {paused:0.0} s without any");
+                Publish(new TrainingResumed(_round.Step, LiveCount(), paused));
+            }
+
             Reassign(open, null);
         }
     }
@@ -340,12 +362,14 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         {
             _stale++;
             _log.Debug("stale reply for step {0} shard {1} from {2} dropped ({3} so far)", m.Step, m.Shard, Sender.Path, _stale);
+            _serializer?.Pool.Return(m.Gradient); // unread: in process it may be the worker's buffer, already reused
             return;
         }
 
         if (m.Gradient.Length != _state.Config.Spec.ParameterCount)
         {
             _log.Error("step {0} shard {1} from {2}: {3} gradient values, the model has {4}; dropped", m.Step, m.Shard, Sender.Path, m.Gradient.Length, _state.Config.Spec.ParameterCount);
+            _serializer?.Pool.Return(m.Gradient);
             return;
         }
 
@@ -354,12 +378,16 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         {
             case AcceptResult.Stale:
                 _stale++;
+                _serializer?.Pool.Return(m.Gradient);
                 return;
             case AcceptResult.Duplicate:
                 _duplicates++;
                 _log.Debug("duplicate reply for step {0} shard {1} from {2} dropped ({3} so far)", m.Step, m.Shard, id, _duplicates);
+                _serializer?.Pool.Return(m.Gradient);
                 return;
         }
+
+        _shardsByWorker[id] = _shardsByWorker.GetValueOrDefault(id) + 1;
 
         var now = Stopwatch.GetTimestamp();
         _firstArrival = _firstArrival == 0 ? now : _firstArrival;
@@ -390,11 +418,24 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             return;
         }
 
+        if (_serializer is { } serializer)
+        {
+            foreach (var slot in round.SlotsInShardOrder())
+            {
+                serializer.Pool.Return(slot.Gradient); // reduced: ours no more (arrays of in-process workers are ignored)
+            }
+        }
+
         _timedOut += round.TimedOutCount;
         _reassigned += round.ReassignedCount;
         var report = Report(outcome, round, now);
         _last = report;
         Publish(report);
+        if (!Checkpoint())
+        {
+            return;
+        }
+
         try
         {
             _settings.AfterStep?.Invoke(_state, report);
@@ -429,7 +470,40 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         var transport = Math.Max(0, Ms(lastArrival - round.DispatchTimestamp) - criticalCompute - serialize);
         var wait = Math.Max(0, wall - compute - serialize - transport);
         return new StepReport(o.Step, o.Epoch, o.Loss, o.Accuracy, wall > 0 ? o.Samples * 1000.0 / wall : 0, LiveCount(),
-            compute, serialize, transport, wait, o.Samples, round.ReassignedCount, _stale, _duplicates);
+            compute, serialize, transport, wait, o.Samples, round.ReassignedCount, _stale, _duplicates, round.TimedOutCount, _reassigned);
+    }
+
+    /// <summary>Writes a resume checkpoint when this step is due one; false (run failed, exit 1) when it cannot be written.</summary>
+    private bool Checkpoint()
+    {
+        var every = _settings.CheckpointEvery;
+        if (every <= 0 || _settings.CheckpointDirectory is not { } directory || _state.Step % every != 0)
+        {
+            return true;
+        }
+
+        var start = Stopwatch.GetTimestamp();
+        try
+        {
+            var d = _settings.Dataset;
+            var metadata = new List<KeyValuePair<string, string>>
+            {
+                new("data_source", d.Source ?? ""),
+                new("data_seed", d.DataSeed.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                new("data_fingerprint", d.Fingerprint),
+            };
+            metadata.AddRange(_settings.CheckpointMetadata ?? []);
+            var path = CheckpointStore.Save(directory, _state, metadata);
+            var ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            _log.Info("step {0}: checkpoint {1} ({2:0.0} ms)", _state.Step, path, ms);
+            Publish(new CheckpointWritten(_state.Step, path, ms));
+            return true;
+        }
+        catch (Exception e) when (e is CheckpointException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            Fail($"could not write the checkpoint after step {_state.Step} into {directory}: {e.Message}", 1, _state.Step);
+            return false;
+        }
     }
 
     // ---- failures ------------------------------------------------------------------------------
@@ -448,6 +522,19 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
 
         Notice("warning", $"worker {w.Id} left; {LiveCount()} worker(s) live");
         TakeBack(t.ActorRef, "worker terminated");
+    }
+
+    private void HandleLeaving(WorkerLeaving m)
+    {
+        Sender.Tell(new LeaveAcknowledged(_round?.Step ?? _state.Step));
+        if (!_workers.Remove(Sender, out var w))
+        {
+            return;
+        }
+
+        Context.Unwatch(Sender);
+        Notice("info", $"worker {w.Id} is leaving (hands back shard(s) [{string.Join(',', m.Shards)}] of step {m.Step}); {LiveCount()} worker(s) live");
+        TakeBack(Sender, "worker leaving");
     }
 
     private void HandleReachability(Address address, bool reachable)
@@ -481,7 +568,14 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         }
         else if (e is ClusterEvent.MemberRemoved removed)
         {
-            _log.Info("member removed: {0}", removed.Member.Address);
+            _log.Info("member removed: {0} (was {1})", removed.Member.Address, removed.PreviousStatus);
+            foreach (var w in _workers.Values.Where(w => w.Ref.Path.Address.Equals(removed.Member.Address)).ToList())
+            {
+                // normally DeathWatch says so too; whichever comes first takes the shards back
+                _workers.Remove(w.Ref);
+                Notice("warning", $"worker {w.Id} removed from the cluster; {LiveCount()} worker(s) live");
+                TakeBack(w.Ref, "worker removed from the cluster");
+            }
         }
     }
 
@@ -537,7 +631,10 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         if (!_pauseLogged)
         {
             _pauseLogged = true;
-            Notice("warning", $"no live worker: step {_round?.Step} paused until a worker registers");
+            _pausedSince = Stopwatch.GetTimestamp();
+            var reason = $"no live worker: step {_round?.Step} paused until a worker registers";
+            Notice("warning", reason);
+            Publish(new TrainingPaused(_round?.Step ?? _state.Step + 1, reason));
         }
     }
 
@@ -573,7 +670,8 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         _round = null;
         var elapsed = _runStart == 0 ? 0 : Stopwatch.GetElapsedTime(_runStart).TotalSeconds;
         var summary = new TrainingSummary(_state.Step, _state.Epoch, _last?.Loss ?? double.NaN, _last?.Accuracy ?? double.NaN, elapsed,
-            _reassigned, _timedOut, _stale, _duplicates, _stopRequested && !_state.IsFinished);
+            _reassigned, _timedOut, _stale, _duplicates, _stopRequested && !_state.IsFinished,
+            _shardsByWorker.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => new WorkerShardCount(p.Key, p.Value)).ToArray());
         _log.Info($"training {(summary.Stopped ? "stopped" : "completed")} after {summary.Steps} steps in {elapsed:0.0} s (reassigned {_reassigned}, timed out {_timedOut}, stale {_stale}, duplicates {_duplicates})");
         Publish(new TrainingCompleted(_state.Parameters.ToArray(), summary));
         TellWorkers(new TrainingFinished(_state.Step));

@@ -27,7 +27,29 @@ public sealed record CoordinatorSettings
     /// <summary>Called on the coordinator's thread for every event; keep it short (e.g. post to a channel or Tell).</summary>
     public Action<ITrainingEvent>? Events { get; init; }
 
+    /// <summary>
+    /// `--checkpoint-dir`: where the coordinator writes resume checkpoints (CheckpointStore: ckpt-{step:D8}.safetensors,
+    /// atomic, with optimizer state and data position) after every <see cref="CheckpointEvery"/>-th step. Null: none.
+    /// A diverged step is never checkpointed, so the newest file is always the last good state.
+    /// </summary>
+    public string? CheckpointDirectory { get; init; }
+
+    /// <summary>`--checkpoint-every`: steps between checkpoints (checkpoint when the completed step count is a multiple); 0 = none.</summary>
+    public int CheckpointEvery { get; init; }
+
+    /// <summary>Extra metadata written into every checkpoint (e.g. the data source); must not contradict the store's own keys.
+    /// The coordinator adds data_source, data_seed and data_fingerprint itself.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>>? CheckpointMetadata { get; init; }
+
     /// <summary>Called on the coordinator's thread after each step, before the next is dispatched (checkpoints, metrics).
     /// An exception fails the run (exit code 1).</summary>
     public Action<TrainingState, StepReport>? AfterStep { get; init; }
+
+    /// <summary>Checks what can be checked before starting; a message naming the option, or null.</summary>
+    public string? Validate() =>
+        CheckpointEvery < 0 ? $"--checkpoint-every must be 0 or more (got {CheckpointEvery})"
+        : CheckpointEvery > 0 && string.IsNullOrWhiteSpace(CheckpointDirectory) ? "--checkpoint-every needs --checkpoint-dir"
+        : MinWorkers < 1 ? $"--min-workers must be at least 1 (got {MinWorkers})"
+        : ShardDeadline <= TimeSpan.Zero ? $"the shard deadline must be positive (got {ShardDeadline})"
+        : null;
 }

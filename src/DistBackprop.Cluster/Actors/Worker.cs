@@ -1,9 +1,13 @@
 // A worker actor: holds its dataset, an Mlp<float> workspace and a KernelPool, and computes the shards
 // the coordinator sends, one GradientSum per shard (never pre-added), with the same Core call as the
 // reference loop. Computation runs on a thread-pool task piped back to Self, one shard at a time (the
-// workspace is single-threaded), so the mailbox keeps answering. Leaves out: math (Core), joining the
-// cluster (Hosting), and deciding anything about the run (the coordinator decides).
+// workspace is single-threaded), so the mailbox keeps answering. Gradient buffers are reused: a reply's
+// buffer is free again once work for a later step arrives (the ownership rule on ShardComputed), so a worker
+// holds at most the shards of two steps. When its node shuts down (coordinated shutdown) it hands its shards
+// back (WorkerLeaving) before leaving the cluster. Leaves out: math (Core), joining the cluster (Hosting), and
+// deciding anything about the run (the coordinator decides).
 using System.Diagnostics;
+using Akka;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
@@ -31,6 +35,9 @@ public sealed class Worker : ReceiveActor, IWithTimers
     private readonly HashSet<Address> _coordinatorNodes = new();
     private readonly TensorSerializer? _serializer;
     private readonly KernelPool _pool;
+    private readonly Stack<GradientSum> _freeSums = new();
+    private readonly List<(long Step, GradientSum Sum)> _lentSums = new();
+    private readonly List<float[]> _retiredWeights = new();
 
     private IActorRef? _coordinator;
     private RegistrationAccepted? _accepted;
@@ -43,6 +50,9 @@ public sealed class Worker : ReceiveActor, IWithTimers
     private bool _refused;
     private long _searchSince = Stopwatch.GetTimestamp();
     private TimeSpan _serializerReported;
+    private Job? _running;
+    private bool _leaving;
+    private IActorRef? _leaveRequester;
 
     public Worker(WorkerSettings settings)
     {
@@ -61,6 +71,9 @@ public sealed class Worker : ReceiveActor, IWithTimers
             _log.Info("worker {0}: training finished after {1} steps", _settings.WorkerId, m.Steps);
         });
         Receive<Terminated>(HandleTerminated);
+        Receive<LeaveRequest>(_ => HandleLeaveRequest());
+        Receive<LeaveAcknowledged>(_ => LeaveDone());
+        Receive<LeaveTimeout>(_ => LeaveDone());
         Receive<RetryTick>(_ => Retry());
         Receive<ClusterEvent.MemberUp>(m => MemberSeen(m.Member));
         Receive<ClusterEvent.MemberRemoved>(m => _coordinatorNodes.Remove(m.Member.Address));
@@ -89,6 +102,31 @@ public sealed class Worker : ReceiveActor, IWithTimers
 
         Timers.StartPeriodicTimer("register", RetryTick.Instance, _settings.RegisterRetry);
         Retry();
+        if (_settings.Coordinator is null)
+        {
+            // Graceful leave: before the node leaves the cluster, hand the shards back so the step does not wait for a deadline.
+            // Not when the node was downed (the coordinator is unreachable from here then).
+            var self = Self;
+            var wait = _settings.LeaveTimeout + TimeSpan.FromSeconds(1);
+            var system = Context.System;
+            CoordinatedShutdown.Get(system).AddTask(CoordinatedShutdown.PhaseBeforeClusterShutdown, "distbackprop-hand-back-shards", async () =>
+            {
+                if (CoordinatedShutdown.Get(system).ShutdownReason is CoordinatedShutdown.ClusterDowningReason)
+                {
+                    return Done.Instance;
+                }
+
+                try
+                {
+                    await self.Ask<Done>(LeaveRequest.Instance, wait).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is AskTimeoutException or TaskCanceledException or ActorNotFoundException)
+                {
+                }
+
+                return Done.Instance;
+            });
+        }
     }
 
     protected override void PostStop()
@@ -243,6 +281,13 @@ public sealed class Worker : ReceiveActor, IWithTimers
 
     private void HandleCompute(ComputeShards m)
     {
+        if (_leaving)
+        {
+            Sender.Tell(new WorkerLeaving(_settings.WorkerId, m.Step, m.Shards.Select(s => s.Shard).ToArray()));
+            return;
+        }
+
+        ReleaseBuffersBefore(m.Step);
         if (_data is null || _mlp is null || !Sender.Equals(_coordinator))
         {
             _log.Warning("worker {0}: work for step {1} before being ready; dropped", _settings.WorkerId, m.Step);
@@ -251,6 +296,11 @@ public sealed class Worker : ReceiveActor, IWithTimers
 
         if (m.Weights is not null)
         {
+            if (_weights is not null && !ReferenceEquals(_weights, m.Weights))
+            {
+                _retiredWeights.Add(_weights);
+            }
+
             _weights = m.Weights;
             _weightsVersion = m.WeightsVersion;
         }
@@ -276,7 +326,37 @@ public sealed class Worker : ReceiveActor, IWithTimers
             _queue.Enqueue(new Job(m.Step, shard, _weights));
         }
 
+        ReturnRetiredWeights();
         StartNext();
+    }
+
+    /// <summary>Replies of steps before <paramref name="step"/> have been reduced or dropped by the coordinator: their buffers are free.</summary>
+    private void ReleaseBuffersBefore(long step)
+    {
+        for (var i = _lentSums.Count - 1; i >= 0; i--)
+        {
+            if (_lentSums[i].Step < step)
+            {
+                _freeSums.Push(_lentSums[i].Sum);
+                _lentSums.RemoveAt(i);
+            }
+        }
+    }
+
+    /// <summary>Weights arrays no job uses any more go back to the serializer's pool (ignored unless they were deserialized here).</summary>
+    private void ReturnRetiredWeights()
+    {
+        for (var i = _retiredWeights.Count - 1; i >= 0; i--)
+        {
+            var w = _retiredWeights[i];
+            if (ReferenceEquals(_running?.Weights, w) || _queue.Any(j => ReferenceEquals(j.Weights, w)))
+            {
+                continue;
+            }
+
+            _serializer?.Pool.Return(w);
+            _retiredWeights.RemoveAt(i);
+        }
     }
 
     private void StartNext()
@@ -288,34 +368,82 @@ public sealed class Worker : ReceiveActor, IWithTimers
 
         var job = _queue.Dequeue();
         var (mlp, data) = (_mlp!, _data!);
+        var sum = _freeSums.Count > 0 && _freeSums.Peek().Gradient.Length == mlp.Spec.ParameterCount ? _freeSums.Pop() : new GradientSum(mlp.Spec.ParameterCount);
+        var before = _settings.BeforeShard;
         _busy = true;
+        _running = job;
         Task.Run(() =>
         {
+            before?.Invoke(job.Step, job.Work.Shard);
             var start = Stopwatch.GetTimestamp();
-            var sum = new GradientSum(mlp.Spec.ParameterCount);
             ReferenceTrainer.ComputeShard(mlp, job.Weights, data, job.Work.Indices, sum);
             return new ShardDone(job.Step, job.Work.Shard, sum, Stopwatch.GetElapsedTime(start).TotalMilliseconds, null);
         }).ContinueWith(
-            t => t.IsCompletedSuccessfully ? t.Result : new ShardDone(job.Step, job.Work.Shard, null, 0, t.Exception?.GetBaseException().ToString()),
+            t => t.IsCompletedSuccessfully ? t.Result : new ShardDone(job.Step, job.Work.Shard, null, 0, t.Exception?.GetBaseException().ToString(), sum),
             TaskContinuationOptions.ExecuteSynchronously).PipeTo(Self);
     }
 
     private void HandleShardDone(ShardDone d)
     {
         _busy = false;
+        _running = null;
         if (d.Sum is null)
         {
             _log.Error("worker {0}: step {1} shard {2} failed: {3}", _settings.WorkerId, d.Step, d.Shard, d.Error);
+            if (d.Unused is not null)
+            {
+                _freeSums.Push(d.Unused);
+            }
         }
-        else if (_coordinator is not null)
+        else if (_coordinator is not null && d.Step >= _latestStep)
         {
             var serialized = _serializer?.Elapsed ?? TimeSpan.Zero;
             var serializeMs = (serialized - _serializerReported).TotalMilliseconds;
             _serializerReported = serialized;
             _coordinator.Tell(new ShardComputed(d.Step, d.Shard, d.Sum.Gradient, d.Sum.LossSum, d.Sum.Samples, d.Sum.Correct, d.ComputeMs, serializeMs));
+            _lentSums.Add((d.Step, d.Sum)); // free again when work for a later step arrives
+        }
+        else
+        {
+            _freeSums.Push(d.Sum); // the coordinator has moved on (or is gone): the reply would be stale
         }
 
+        ReturnRetiredWeights();
         StartNext();
+    }
+
+    private void HandleLeaveRequest()
+    {
+        _leaveRequester = Sender;
+        if (_leaving)
+        {
+            return;
+        }
+
+        _leaving = true;
+        if (_coordinator is null)
+        {
+            LeaveDone();
+            return;
+        }
+
+        var shards = _queue.Select(j => j.Work.Shard).ToList();
+        if (_running is { } r && r.Step == _latestStep)
+        {
+            shards.Insert(0, r.Work.Shard);
+        }
+
+        _queue.Clear();
+        _log.Info("worker {0}: leaving; handing back shard(s) [{1}] of step {2}", _settings.WorkerId, string.Join(',', shards), _latestStep);
+        _coordinator.Tell(new WorkerLeaving(_settings.WorkerId, _latestStep, shards.ToArray()));
+        Timers.StartSingleTimer("leave", LeaveTimeout.Instance, _settings.LeaveTimeout);
+    }
+
+    private void LeaveDone()
+    {
+        Timers.Cancel("leave");
+        _leaveRequester?.Tell(Done.Instance);
+        _leaveRequester = null;
     }
 
     private void HandleTerminated(Terminated t)
@@ -328,6 +456,7 @@ public sealed class Worker : ReceiveActor, IWithTimers
         _coordinator = null;
         _accepted = null;
         _queue.Clear();
+        ReleaseBuffersBefore(long.MaxValue); // nobody reads our replies any more
         _weights = null;
         _weightsVersion = -1;
         _latestStep = 0;
@@ -346,7 +475,17 @@ public sealed class Worker : ReceiveActor, IWithTimers
 
     private sealed record Job(long Step, ShardWork Work, float[] Weights);
 
-    private sealed record ShardDone(long Step, int Shard, GradientSum? Sum, double ComputeMs, string? Error) : INoSerializationVerificationNeeded;
+    private sealed record ShardDone(long Step, int Shard, GradientSum? Sum, double ComputeMs, string? Error, GradientSum? Unused = null) : INoSerializationVerificationNeeded;
+
+    private sealed class LeaveRequest : INoSerializationVerificationNeeded
+    {
+        public static readonly LeaveRequest Instance = new();
+    }
+
+    private sealed class LeaveTimeout : INoSerializationVerificationNeeded
+    {
+        public static readonly LeaveTimeout Instance = new();
+    }
 
     private sealed record DataLoaded(DatasetDescriptor For, Dataset? Data, string? Error) : INoSerializationVerificationNeeded;
 

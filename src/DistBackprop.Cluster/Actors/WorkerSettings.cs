@@ -42,4 +42,11 @@ public sealed record WorkerSettings
 
     /// <summary>How often "still looking for the coordinator" is logged.</summary>
     public TimeSpan SearchWarning { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Cluster mode: on coordinated shutdown (host stopped, Cluster.Leave) how long to wait for the coordinator to
+    /// take this worker's shards back before leaving anyway.</summary>
+    public TimeSpan LeaveTimeout { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Tests only: called on the compute thread before each shard (step, shard), e.g. to hold a worker mid-step.</summary>
+    internal Action<long, int>? BeforeShard { get; init; }
 }

@@ -48,6 +48,16 @@ public static class AkkaBuilderExtensions
 
         if (options.Role != NodeRole.Local)
         {
+            var gossip = options.HeartbeatInterval < TimeSpan.FromSeconds(1) ? options.HeartbeatInterval : TimeSpan.FromSeconds(1);
+            if (options.TestThrottler)
+            {
+                // and ActorSystem.Terminate() without coordinated shutdown: with the node black-holed first, that is kill -9
+                builder.AddHocon(ConfigurationFactory.ParseString("""
+                    akka.remote.dot-netty.tcp.applied-adapters = [trttl]
+                    akka.coordinated-shutdown.run-by-actor-system-terminate = off
+                    """), HoconAddMode.Prepend);
+            }
+
             builder
                 .WithRemoting(new RemoteOptions
                 {
@@ -67,11 +77,27 @@ public static class AkkaBuilderExtensions
                     // the coordinator forms the cluster (it is the only seed), so it is the oldest, and whatever the
                     // partition, the side with the live coordinator survives and workers cut off from it down
                     // themselves (their host then rebuilds the actor system and rejoins). keep-majority would let
-                    // two workers out-vote the coordinator (and in a 2-node cluster it breaks ties by address).
+                    // two workers out-vote the coordinator (and in a 2-node cluster it breaks ties by address: a worker
+                    // on a lower address would survive and the coordinator be downed). With keep-oldest, a coordinator +
+                    // one worker pair that loses contact keeps the coordinator (it pauses) and the worker downs itself,
+                    // rebuilds and rejoins (FaultToleranceTests). The price: if the coordinator itself dies, every worker
+                    // downs itself — intended, as the run needs a coordinator anyway (restart it with --resume).
+                    // Timings: docs/cluster-faults.md.
                     SplitBrainResolver = new KeepOldestOption { DownIfAlone = false, Role = RoleName(NodeRole.Coordinator) },
                 })
                 .AddHocon(ConfigurationFactory.ParseString($$"""
-                    akka.cluster.split-brain-resolver.stable-after = {{(long)options.DowningStableAfter.TotalMilliseconds}}ms
+                    akka.cluster.split-brain-resolver.stable-after = {{Ms(options.DowningStableAfter)}}
+                    akka.cluster.failure-detector.heartbeat-interval = {{Ms(options.HeartbeatInterval)}}
+                    akka.cluster.failure-detector.acceptable-heartbeat-pause = {{Ms(options.AcceptableHeartbeatPause)}}
+                    akka.cluster.failure-detector.expected-response-after = {{Ms(options.HeartbeatInterval)}}
+                    akka.cluster.gossip-interval = {{Ms(gossip)}}
+                    akka.cluster.leader-actions-interval = {{Ms(gossip)}}
+                    akka.cluster.unreachable-nodes-reaper-interval = {{Ms(gossip)}}
+                    akka.cluster.retry-unsuccessful-join-after = {{Ms(options.JoinRetry)}}
+                    akka.cluster.seed-node-timeout = {{Ms(options.JoinRetry)}}
+                    akka.remote.watch-failure-detector.heartbeat-interval = {{Ms(options.HeartbeatInterval)}}
+                    akka.remote.watch-failure-detector.acceptable-heartbeat-pause = {{Ms(options.AcceptableHeartbeatPause + options.AcceptableHeartbeatPause)}}
+                    akka.remote.flush-wait-on-shutdown = {{Ms(options.AcceptableHeartbeatPause < TimeSpan.FromSeconds(2) ? options.AcceptableHeartbeatPause : TimeSpan.FromSeconds(2))}}
                     akka.cluster.run-coordinated-shutdown-when-down = on
                     akka.cluster.shutdown-after-unsuccessful-join-seed-nodes = off
                     akka.remote.dot-netty.tcp.maximum-frame-size = {{options.MaxFrameSize}}b
@@ -97,6 +123,11 @@ public static class AkkaBuilderExtensions
         CoordinatorSettings settings, Action<ActorSystem, IActorRegistry>? alsoStart = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
+        if (settings.Validate() is { } invalid)
+        {
+            throw new ArgumentException(invalid, nameof(settings));
+        }
+
         var config = settings.State.Config;
         if (options.Role != NodeRole.Local)
         {
@@ -142,6 +173,8 @@ public static class AkkaBuilderExtensions
             }
         });
     }
+
+    private static string Ms(TimeSpan t) => $"{(long)Math.Ceiling(t.TotalMilliseconds)}ms";
 
     /// <summary>"coordinator", "worker", "monitor" (local → "coordinator").</summary>
     public static string RoleName(NodeRole role) => role switch

@@ -29,6 +29,11 @@ public static class ClusterCoordinatorHost
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(settings);
         options.Role = NodeRole.Coordinator;
+        if (settings.Validate() is { } invalid)
+        {
+            throw new ArgumentException(invalid, nameof(settings));
+        }
+
         var done = new TaskCompletionSource<TrainingResult>(TaskCreationOptions.RunContinuationsAsynchronously);
         var steps = new List<StepReport>();
         var user = settings.Events;
@@ -59,9 +64,16 @@ public static class ClusterCoordinatorHost
         try
         {
             var system = host.Services.GetRequiredService<ActorSystem>();
+            options.SystemStarted?.Invoke(system);
             started?.Invoke(Akka.Cluster.Cluster.Get(system).SelfAddress);
             var coordinator = await ActorRegistry.For(system).GetAsync<Coordinator>(CancellationToken.None).ConfigureAwait(false);
             using var stop = cancellationToken.Register(() => coordinator.Tell(StopTraining.Instance));
+            if (await Task.WhenAny(done.Task, system.WhenTerminated).ConfigureAwait(false) != done.Task && !done.Task.IsCompleted)
+            {
+                // e.g. this node was downed or its actor system stopped under it: say so rather than hang
+                throw new TrainingFailedException($"the coordinator's actor system stopped before training ended (after step {steps.LastOrDefault()?.Step ?? 0}); resume from the newest checkpoint", 1, steps.LastOrDefault()?.Step ?? 0);
+            }
+
             return await done.Task.ConfigureAwait(false);
         }
         finally
@@ -104,11 +116,13 @@ public static class ClusterWorkerHost
                     refused.TrySetResult(r);
                 },
                 OnCoordinatorLost = () => lost.TrySetResult(),
+                LeaveTimeout = options.LeaveTimeout,
             };
 
             using var host = LocalTraining.BuildHost(loggerFactory, options.LogLevel, b => b.WithDistBackpropWorker(options, incarnation));
             await host.StartAsync(CancellationToken.None).ConfigureAwait(false);
             var system = host.Services.GetRequiredService<ActorSystem>();
+            options.SystemStarted?.Invoke(system);
             incarnationStarted?.Invoke(Akka.Cluster.Cluster.Get(system).SelfAddress);
             var cancelled = Task.Delay(Timeout.Infinite, cancellationToken);
             var first = await Task.WhenAny(refused.Task, lost.Task, system.WhenTerminated, cancelled).ConfigureAwait(false);
@@ -124,7 +138,7 @@ public static class ClusterWorkerHost
             }
 
             log?.LogWarning("worker {Worker}: the coordinator or the cluster is gone; rebuilding the actor system to join the next coordinator", settings.WorkerId);
-            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
+            await Task.Delay(options.JoinRetry < TimeSpan.FromSeconds(1) ? options.JoinRetry : TimeSpan.FromSeconds(1), cancellationToken).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
         }
 
         return new WorkerExit(false, null);

@@ -47,8 +47,35 @@ public sealed class DistBackpropAkkaOptions
     public TimeSpan ShardDeadline { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>DistBackprop__Cluster__DowningStableAfter: how long membership must be stable before the split brain
-    /// resolver downs unreachable nodes.</summary>
+    /// resolver downs unreachable nodes (akka.cluster.split-brain-resolver.stable-after).</summary>
     public TimeSpan DowningStableAfter { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>DistBackprop__Cluster__HeartbeatInterval: how often cluster members heartbeat each other
+    /// (akka.cluster.failure-detector.heartbeat-interval; gossip runs at the same pace, at most 1 s).</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>DistBackprop__Cluster__AcceptableHeartbeatPause: silence tolerated before a member is marked unreachable
+    /// (akka.cluster.failure-detector.acceptable-heartbeat-pause). A dead node is unreachable after about
+    /// this long, and downed (then removed, so DeathWatch fires) <see cref="DowningStableAfter"/> later.</summary>
+    public TimeSpan AcceptableHeartbeatPause { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>DistBackprop__Cluster__JoinRetry: how often a node that is not in a cluster retries its seed nodes
+    /// (akka.cluster.retry-unsuccessful-join-after; also the seed-node timeout).</summary>
+    public TimeSpan JoinRetry { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>DistBackprop__Cluster__LeaveTimeout: on shutdown, how long a worker waits for the coordinator to take
+    /// back its shards before leaving the cluster anyway.</summary>
+    public TimeSpan LeaveTimeout { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Tests only: put Akka's throttler transport adapter under TCP so a test can black-hole a node (its
+    /// addresses then read akka.trttl.tcp://…), see <see cref="Protocol"/>.</summary>
+    internal bool TestThrottler { get; set; }
+
+    /// <summary>Tests only: called with the node's ActorSystem once it is up (ClusterCoordinatorHost / ClusterWorkerHost).</summary>
+    internal Action<ActorSystem>? SystemStarted { get; set; }
+
+    /// <summary>The address protocol of this node: akka.tcp (akka.trttl.tcp under the test throttler).</summary>
+    public string Protocol => TestThrottler ? "akka.trttl.tcp" : "akka.tcp";
 
     /// <summary>Serialize every message, even local ones (tests: proves every message crosses a serializer).</summary>
     public bool SerializeMessages { get; set; }
@@ -58,7 +85,7 @@ public sealed class DistBackpropAkkaOptions
 
     /// <summary>The seed nodes in effect: the given ones, or, for a coordinator without any, its own address.</summary>
     public string[] EffectiveSeedNodes() =>
-        SeedNodes.Length > 0 || Role != NodeRole.Coordinator ? SeedNodes : [$"akka.tcp://{SystemName}@{PublicHost ?? Host}:{Port}"];
+        SeedNodes.Length > 0 || Role != NodeRole.Coordinator ? SeedNodes : [$"{Protocol}://{SystemName}@{PublicHost ?? Host}:{Port}"];
 
     /// <summary>Checks what can be checked before starting; returns a message naming the option, or null.</summary>
     public string? Validate()
@@ -76,6 +103,16 @@ public sealed class DistBackpropAkkaOptions
         if (ShardDeadline <= TimeSpan.Zero)
         {
             return $"the shard deadline must be positive (got {ShardDeadline})";
+        }
+
+        if (HeartbeatInterval <= TimeSpan.Zero || AcceptableHeartbeatPause < HeartbeatInterval)
+        {
+            return $"the failure detector needs a positive heartbeat interval and a pause at least that long (got {HeartbeatInterval} and {AcceptableHeartbeatPause})";
+        }
+
+        if (DowningStableAfter <= TimeSpan.Zero || JoinRetry <= TimeSpan.Zero || LeaveTimeout < TimeSpan.Zero)
+        {
+            return $"downing stable-after, join retry and leave timeout must be positive (got {DowningStableAfter}, {JoinRetry}, {LeaveTimeout})";
         }
 
         foreach (var seed in SeedNodes)

@@ -48,6 +48,15 @@ public sealed class LocalTrainingOptions
     /// <summary>Runs on the coordinator after each step (checkpoints, metrics rows).</summary>
     public Action<TrainingState, StepReport>? AfterStep { get; init; }
 
+    /// <summary>`--checkpoint-dir`: resume checkpoints written by the coordinator (see CoordinatorSettings.CheckpointDirectory).</summary>
+    public string? CheckpointDirectory { get; init; }
+
+    /// <summary>`--checkpoint-every`: steps between checkpoints; 0 = none.</summary>
+    public int CheckpointEvery { get; init; }
+
+    /// <summary>Every coordinator event (step reports, notices, pauses, checkpoints, the end), on the coordinator's thread.</summary>
+    public Action<ITrainingEvent>? Events { get; init; }
+
     /// <summary>Workers joining/leaving, pauses.</summary>
     public Action<TrainingNotice>? Notices { get; init; }
 }
@@ -89,8 +98,11 @@ public static class LocalTraining
             MinWorkers = options.Workers,
             ShardDeadline = akka.ShardDeadline,
             AfterStep = options.AfterStep,
+            CheckpointDirectory = options.CheckpointDirectory,
+            CheckpointEvery = options.CheckpointEvery,
             Events = e =>
             {
+                options.Events?.Invoke(e);
                 switch (e)
                 {
                     case StepReport r:

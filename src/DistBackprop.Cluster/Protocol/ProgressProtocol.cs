@@ -9,7 +9,9 @@ public interface ITrainingEvent : IControlMessage
 }
 
 /// <summary>
-/// One completed step (the `--metrics` row). Loss is the batch mean, accuracy in [0, 1], epochs 0-based.
+/// One completed step (the `--metrics` row). <paramref name="ReassignedShards"/> / <paramref name="TimedOutShards"/> count this
+/// step's shards given to another worker (of which past the deadline); <paramref name="StaleReplies"/>,
+/// <paramref name="DuplicateReplies"/> and <paramref name="ReassignedTotal"/> are totals since the coordinator started. Loss is the batch mean, accuracy in [0, 1], epochs 0-based.
 /// Time split (best effort): <paramref name="ComputeMs"/> the slowest worker's compute, <paramref name="SerializeMs"/>
 /// tensor serialization on the coordinator plus the slowest worker's, <paramref name="TransportMs"/> the rest of the
 /// critical worker's round trip, <paramref name="WaitMs"/> what is left of the step (stragglers, reassignment, the update).
@@ -28,9 +30,11 @@ public sealed record StepReport(
     int Samples,
     int ReassignedShards,
     long StaleReplies,
-    long DuplicateReplies) : ITrainingEvent;
+    long DuplicateReplies,
+    int TimedOutShards = 0,
+    long ReassignedTotal = 0) : ITrainingEvent;
 
-/// <summary>Counters over a whole run.</summary>
+/// <summary>Counters over a whole run (this coordinator's part of it); <paramref name="ShardsByWorker"/>: shards each worker id delivered first.</summary>
 public sealed record TrainingSummary(
     long Steps,
     int Epoch,
@@ -41,7 +45,11 @@ public sealed record TrainingSummary(
     long TimedOutShards,
     long StaleReplies,
     long DuplicateReplies,
-    bool Stopped) : IControlMessage;
+    bool Stopped,
+    WorkerShardCount[]? ShardsByWorker = null) : IControlMessage;
+
+/// <summary>How many shard results of a run came first from worker <paramref name="WorkerId"/> (and entered a sum).</summary>
+public sealed record WorkerShardCount(string WorkerId, long Shards) : IControlMessage;
 
 /// <summary>The run ended (or was stopped): the final weights, ParameterLayout order.</summary>
 public sealed record TrainingCompleted(float[] Parameters, TrainingSummary Summary) : ITrainingEvent;
@@ -51,6 +59,16 @@ public sealed record TrainingFailed(string Reason, int ExitCode, long Step) : IT
 
 /// <summary>A line worth showing the user (workers joining, leaving, training paused): level "info" or "warning".</summary>
 public sealed record TrainingNotice(string Level, string Message, int LiveWorkers) : ITrainingEvent;
+
+/// <summary>No live worker: step <paramref name="Step"/> waits until one registers (also logged, and sent as a <see cref="TrainingNotice"/>).</summary>
+public sealed record TrainingPaused(long Step, string Reason) : ITrainingEvent;
+
+/// <summary>A worker is back after a pause: step <paramref name="Step"/> goes on with <paramref name="Workers"/> worker(s)
+/// after <paramref name="PausedSeconds"/> s.</summary>
+public sealed record TrainingResumed(long Step, int Workers, double PausedSeconds) : ITrainingEvent;
+
+/// <summary>The coordinator wrote a resume checkpoint after step <paramref name="Step"/> (atomically, CheckpointStore).</summary>
+public sealed record CheckpointWritten(long Step, string Path, double Milliseconds) : ITrainingEvent;
 
 /// <summary>Sent to the coordinator by an actor that wants every <see cref="ITrainingEvent"/> (e.g. a monitor).</summary>
 public sealed record SubscribeProgress : IControlMessage

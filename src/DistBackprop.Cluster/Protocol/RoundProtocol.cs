@@ -10,8 +10,11 @@ public sealed record ShardWork(int Shard, int[] Indices);
 /// <summary>
 /// Work for one worker in step <paramref name="Step"/>. The parameters to use are version
 /// <paramref name="WeightsVersion"/> (= the number of completed steps); <paramref name="Weights"/> is non-null
-/// when the coordinator believes the worker does not have that version yet. Arrays are handed over:
-/// the coordinator never writes to them again (one read-only snapshot per step shared by all workers).
+/// when the coordinator believes the worker does not have that version yet.
+/// Ownership of <paramref name="Weights"/> (in process the array itself travels): read-only for everyone; the
+/// coordinator keeps two snapshot buffers and overwrites this one when it dispatches step Step + 2, i.e. only
+/// after step Step + 1 completed. A worker still computing step Step then can read torn values, but its reply is
+/// for a completed step and is dropped as stale, so torn values never enter a sum.
 /// </summary>
 public sealed record ComputeShards(long Step, long WeightsVersion, ShardWork[] Shards, float[]? Weights) : ITensorMessage;
 
@@ -19,7 +22,11 @@ public sealed record ComputeShards(long Step, long WeightsVersion, ShardWork[] S
 /// One shard's summed gradient (ParameterLayout order, not divided by anything) with its loss sum, sample
 /// and correct counts. Never pre-added with another shard. <paramref name="ComputeMs"/> is the worker's
 /// compute time for this shard; <paramref name="SerializeMs"/> the worker node's serializer time since its
-/// previous reply (best effort). The worker hands <paramref name="Gradient"/> over.
+/// previous reply (best effort).
+/// Ownership of <paramref name="Gradient"/> (in process the array itself travels): the receiver may read it until
+/// the worker receives work for a later step than <paramref name="Step"/>; the worker then reuses it. The
+/// coordinator only sends later work after it has reduced step <paramref name="Step"/>, and a reply it has not read
+/// by then is stale and dropped unread. A deserialized copy belongs to the receiving node's <see cref="Serialization.TensorPool"/>.
 /// </summary>
 public sealed record ShardComputed(long Step, int Shard, float[] Gradient, double LossSum, int Samples, int Correct, double ComputeMs, double SerializeMs) : ITensorMessage;
 
@@ -31,3 +38,14 @@ public sealed record StopTraining : IControlMessage
 {
     public static readonly StopTraining Instance = new();
 }
+
+/// <summary>
+/// A worker whose node is shutting down (Ctrl+C, SIGTERM, Cluster.Leave) hands back its shards: the coordinator takes
+/// every unfilled shard of this worker away, gives it to another, never sends it work again, and answers
+/// <see cref="LeaveAcknowledged"/>. <paramref name="Shards"/> (queued or in progress, of step <paramref name="Step"/>)
+/// is for the log; a result that still arrives first counts like any other.
+/// </summary>
+public sealed record WorkerLeaving(string WorkerId, long Step, int[] Shards) : IControlMessage;
+
+/// <summary>The coordinator took the leaving worker's shards back; the worker may leave the cluster.</summary>
+public sealed record LeaveAcknowledged(long Step) : IControlMessage;

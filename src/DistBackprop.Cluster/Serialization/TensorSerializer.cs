@@ -1,6 +1,7 @@
 // The serializer for the two messages that carry tensors: ComputeShards (weights + shard rows) and
 // ShardComputed (one shard's gradient sum). A small fixed header, then the arrays as raw little-endian
 // bytes copied with MemoryMarshal — no per-element encoding, so a 1M-float gradient is one 4 MB copy.
+// Received floats land in arrays rented from this serializer's TensorPool; the reader returns them.
 // Leaves out: every other message (restricted Hyperion, see HyperionTypeFilter / AkkaBuilderExtensions).
 using System.Buffers.Binary;
 using System.Diagnostics;
@@ -37,6 +38,9 @@ public sealed class TensorSerializer : SerializerWithStringManifest
     }
 
     public override int Identifier => Id;
+
+    /// <summary>The arrays weights and gradients are deserialized into; their last reader returns them here.</summary>
+    public TensorPool Pool { get; } = new();
 
     /// <summary>Total time this node spent in this serializer, both directions (for the step time split).</summary>
     public TimeSpan Elapsed => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _ticks));
@@ -98,8 +102,8 @@ public sealed class TensorSerializer : SerializerWithStringManifest
 
             object result = manifest switch
             {
-                ComputeManifest => ReadCompute(ref r),
-                GradientManifest => ReadGradient(ref r),
+                ComputeManifest => ReadCompute(ref r, Pool),
+                GradientManifest => ReadGradient(ref r, Pool),
                 _ => throw new SerializationException($"TensorSerializer: unknown manifest '{manifest}'"),
             };
             if (r.Remaining != 0)
@@ -160,7 +164,7 @@ public sealed class TensorSerializer : SerializerWithStringManifest
         return w.Done();
     }
 
-    private static ComputeShards ReadCompute(ref Reader r)
+    private static ComputeShards ReadCompute(ref Reader r, TensorPool pool)
     {
         var step = r.I64();
         var version = r.I64();
@@ -172,11 +176,11 @@ public sealed class TensorSerializer : SerializerWithStringManifest
         }
 
         var n = r.I32();
-        var weights = n < 0 ? null : r.Raw<float>(r.CheckCount(n, 4));
+        var weights = n < 0 ? null : r.Floats(r.CheckCount(n, 4), pool);
         return new ComputeShards(step, version, shards, weights);
     }
 
-    private static ShardComputed ReadGradient(ref Reader r)
+    private static ShardComputed ReadGradient(ref Reader r, TensorPool pool)
     {
         var step = r.I64();
         var shard = r.I32();
@@ -185,7 +189,7 @@ public sealed class TensorSerializer : SerializerWithStringManifest
         var correct = r.I32();
         var computeMs = r.F64();
         var serializeMs = r.F64();
-        var gradient = r.Raw<float>(r.Count(4));
+        var gradient = r.Floats(r.Count(4), pool);
         return new ShardComputed(step, shard, gradient, loss, samples, correct, computeMs, serializeMs);
     }
 
@@ -252,6 +256,21 @@ public sealed class TensorSerializer : SerializerWithStringManifest
             if (!BitConverter.IsLittleEndian)
             {
                 ReverseEach<T>(bytes);
+            }
+
+            return result;
+        }
+
+        /// <summary>n floats into an array rented from <paramref name="pool"/> (every element overwritten).</summary>
+        public float[] Floats(int n, TensorPool pool)
+        {
+            var bytes = Next(n * sizeof(float));
+            var result = pool.Rent(n);
+            var dest = MemoryMarshal.AsBytes(result.AsSpan());
+            bytes.CopyTo(dest);
+            if (!BitConverter.IsLittleEndian)
+            {
+                ReverseEach<float>(dest);
             }
 
             return result;
