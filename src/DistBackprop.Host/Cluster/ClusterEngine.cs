@@ -83,7 +83,7 @@ public sealed class ClusterEngine : ITrainingEngine
 
         var shown = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(StringComparer.Ordinal);
         var over = false;
-        using var loggers = NodeLog.Factory(_err, _verbose, shown.ContainsKey);
+        using var loggers = NodeLog.Factory(_err, _verbose, m => over || shown.ContainsKey(m));
         var settings = new CoordinatorSettings
         {
             State = state,
