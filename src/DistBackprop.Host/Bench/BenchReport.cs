@@ -45,6 +45,7 @@ public static class BenchReport
     {
         ArgumentNullException.ThrowIfNull(results);
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output) });
+        console.Profile.Width = TerminalWidth();
         var table = new Table().Border(TableBorder.Rounded);
         foreach (var (header, right) in Columns)
         {
@@ -86,6 +87,19 @@ public static class BenchReport
         }
 
         output.WriteLine(Footnote);
+    }
+
+    // A TextWriter tells Spectre nothing about the terminal: ask the console, else assume a wide one.
+    private static int TerminalWidth()
+    {
+        try
+        {
+            return Console.WindowWidth > 0 ? Console.WindowWidth : 160;
+        }
+        catch (IOException)
+        {
+            return 160;
+        }
     }
 
     public static string ModeName(BenchMode mode) => mode == BenchMode.Local ? "local" : "cluster";

@@ -54,11 +54,6 @@ public static class BenchCommand
 
         log.WriteLine($"distbackprop bench: kernels {KernelInfo.Describe()}, {cases.Count} combination{(cases.Count == 1 ? string.Empty : "s")} of about {options.Duration.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s each");
         var results = new List<BenchResult>();
-
-        // Akka writes a few start-up lines with its standard-output logger before our logger is installed;
-        // they belong on standard error like every other log line (--json: stdout holds the JSON only).
-        var stdout = Console.Out;
-        Console.SetOut(Console.Error);
         try
         {
             foreach (var c in cases)
@@ -82,16 +77,12 @@ public static class BenchCommand
             log.WriteLine($"error: {e.Message}");
             return ExitCodes.RuntimeFailure;
         }
-        finally
-        {
-            Console.SetOut(stdout);
-        }
 
         if (options.Json)
         {
             context.Out.WriteLine(BenchReport.Json(results));
         }
-        else if (!options.Plain && ReferenceEquals(context.Out, Console.Out) && !Console.IsOutputRedirected)
+        else if (!options.Plain && IsTerminal(context))
         {
             BenchReport.WriteTable(results, context.Out);
         }
@@ -102,6 +93,12 @@ public static class BenchCommand
 
         return ExitCodes.Ok;
     }
+
+    /// <summary>
+    /// Standard output is a terminal. (Program.cs points Console.Out at standard error and hands the real
+    /// standard output over as context.Out, so context.Out cannot be compared with Console.Out; tests pass StringWriters.)
+    /// </summary>
+    private static bool IsTerminal(CliContext context) => context.Out is not StringWriter && !Console.IsOutputRedirected;
 
     /// <summary>True when this build has the `coordinator` and `worker` commands the cluster bench spawns.</summary>
     private static bool HasClusterCommands(CliContext context)
