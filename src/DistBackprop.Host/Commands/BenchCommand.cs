@@ -94,10 +94,6 @@ public static class BenchCommand
         return ExitCodes.Ok;
     }
 
-    /// <summary>
-    /// Standard output is a terminal. (Program.cs points Console.Out at standard error and hands the real
-    /// standard output over as context.Out, so context.Out cannot be compared with Console.Out; tests pass StringWriters.)
-    /// </summary>
 
 
     /// <summary>True when this build has the `coordinator` and `worker` commands the cluster bench spawns.</summary>
