@@ -25,6 +25,13 @@ public interface ITrainingObserver
     void OnStep(TrainingState state, StepOutcome outcome, StepTimings timings);
 }
 
+/// <summary>An observer that also wants the coordinator's events (notices, members status, step reports), on the engine's thread.
+/// When the observer implements it, the engine hands notices to it instead of printing them.</summary>
+public interface ITrainingEventObserver
+{
+    void OnEvent(DistBackprop.Cluster.Protocol.ITrainingEvent e);
+}
+
 public interface ITrainingEngine
 {
     /// <summary>One line for the log, e.g. "reference loop (2 kernel threads)".</summary>
