@@ -18,4 +18,7 @@ using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
     stop.Cancel();
 });
 
-return DistBackpropCli.Run(args, new CliContext(Console.Out, Console.Error, CliEnvironment.FromProcess(), stop.Token));
+return DistBackpropCli.Run(args, new CliContext(Console.Out, Console.Error, CliEnvironment.FromProcess(), stop.Token)
+{
+    OutIsTerminal = !Console.IsOutputRedirected,
+});

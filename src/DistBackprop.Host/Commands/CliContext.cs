@@ -24,6 +24,9 @@ public sealed class CliContext
     /// <summary>Fires on Ctrl+C / SIGTERM: training stops after the current step and still writes its files.</summary>
     public CancellationToken Cancellation { get; }
 
+    /// <summary>Standard output is an interactive terminal (Program sets it): commands may draw the live view there.</summary>
+    public bool OutIsTerminal { get; init; }
+
     /// <summary>Cores used for the defaults of --workers and --threads.</summary>
     public int ProcessorCount { get; init; } = System.Environment.ProcessorCount;
 

@@ -59,5 +59,6 @@ public static class DistBackpropCli
         yield return GradCheckCommand.Create(context);
         yield return ExplainCommand.Create(context);
         yield return PlotCommand.Create(context);
+        yield return MonitorCommand.Create(context);
     }
 }

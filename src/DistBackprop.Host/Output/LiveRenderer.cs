@@ -32,7 +32,7 @@ public static class LiveRenderer
         {
             var (min, max) = (s.LossHistory.Min(), s.LossHistory.Max());
             var header = string.Create(C, $"loss, steps {s.FirstStep}–{s.Last?.Step ?? 0} ({max:F3} … {min:F3})");
-            rows.Add(new Panel(new Markup($"[yellow]{Sparkline(s.LossHistory, ChartWidth)}[/]")) { Header = new PanelHeader(header), Border = BoxBorder.Rounded });
+            rows.Add(new Panel(new Markup($"[yellow]{Sparkline(s.LossHistory, ChartWidth).PadRight(ChartWidth)}[/]")) { Header = new PanelHeader(header), Border = BoxBorder.Rounded });
         }
 
         if (s.Epochs.Count > 0)
@@ -45,7 +45,8 @@ public static class LiveRenderer
             rows.Add(MembersTable(s));
         }
 
-        foreach (var line in s.Log)
+        // once finished the log lines are printed below the last frame (LiveView.Finish): not twice
+        foreach (var line in s.Finished ? [] : s.Log)
         {
             rows.Add(new Markup($"[grey]{Markup.Escape(line)}[/]"));
         }

@@ -1,21 +1,44 @@
-// Chooses the console view (SPEC §6): the live view when standard output is the process's console, is
-// not redirected and the terminal is interactive and understands ANSI, and --plain was not given;
-// plain lines otherwise (pipes, files, CI, `docker logs`, tests writing to a StringWriter).
+// Chooses the console view (SPEC §6): the live view when standard output is a terminal (CliContext.OutIsTerminal,
+// set by Program from Console.IsOutputRedirected) that is not TERM=dumb, and --plain was not given; plain lines
+// otherwise (pipes, files, CI, `docker logs`, tests writing to a StringWriter). The live view's Spectre console
+// writes to the command's output writer, never to whatever Console.Out is at the time.
 // Leaves out: the views themselves.
+using DistBackprop.Host.Commands;
 using Spectre.Console;
 
 namespace DistBackprop.Host.Output;
 
 public static class ViewFactory
 {
-    public static IRunView Create(TextWriter output, bool plain)
+    public static IRunView Create(CliContext context, bool plain)
     {
-        ArgumentNullException.ThrowIfNull(output);
-        return !plain && IsLiveTerminal(output) ? new LiveView(AnsiConsole.Console) : new PlainProgress(output);
+        ArgumentNullException.ThrowIfNull(context);
+        return !plain && IsLiveTerminal(context) ? new LiveView(TerminalConsole(context.Out)) : new PlainProgress(context.Out);
     }
 
-    /// <summary>True when <paramref name="output"/> is the console's standard output and that is an interactive ANSI terminal.</summary>
-    public static bool IsLiveTerminal(TextWriter output) =>
-        ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected
-        && AnsiConsole.Profile.Capabilities.Ansi && AnsiConsole.Profile.Capabilities.Interactive;
+    public static bool IsLiveTerminal(CliContext context) =>
+        context.OutIsTerminal && !string.Equals(Environment.GetEnvironmentVariable("TERM"), "dumb", StringComparison.Ordinal);
+
+    /// <summary>A Spectre console on <paramref name="output"/>, known to be an interactive ANSI terminal, as wide as the window.</summary>
+    public static IAnsiConsole TerminalConsole(TextWriter output)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(output),
+            Ansi = AnsiSupport.Yes,
+            Interactive = InteractionSupport.Yes,
+            ColorSystem = ColorSystemSupport.Detect,
+        });
+        try
+        {
+            console.Profile.Width = Math.Max(40, Console.WindowWidth);
+            console.Profile.Height = Math.Max(10, Console.WindowHeight);
+        }
+        catch (IOException)
+        {
+            // no window size to be had: Spectre's default (80 × 24)
+        }
+
+        return console;
+    }
 }

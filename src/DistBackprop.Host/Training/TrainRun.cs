@@ -52,7 +52,7 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
         _bound = bound;
         _resolved = resolved;
         _title = title;
-        _progress = ViewFactory.Create(context.Out, bound.Value.Plain);
+        _progress = ViewFactory.Create(context, bound.Value.Plain);
     }
 
     /// <summary>The epoch just evaluated (once: the next call returns null until another epoch ends). A cluster coordinator
