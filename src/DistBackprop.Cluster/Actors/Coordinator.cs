@@ -699,6 +699,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             _reassigned, _timedOut, _stale, _duplicates, _stopRequested && !_state.IsFinished,
             _shardsByWorker.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => new WorkerShardCount(p.Key, p.Value)).ToArray());
         _log.Info($"training {(summary.Stopped ? "stopped" : "completed")} after {summary.Steps} steps in {elapsed:0.0} s (reassigned {_reassigned}, timed out {_timedOut}, stale {_stale}, duplicates {_duplicates})");
+        Publish(Status()); // the members table's final figures
         Publish(new TrainingCompleted(_state.Parameters.ToArray(), summary));
         TellWorkers(new TrainingFinished(_state.Step));
     }
