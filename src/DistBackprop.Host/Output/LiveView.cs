@@ -1,4 +1,4 @@
-// The live console view: a Spectre.Console Live display redrawn in place about 5 times a second by its own
+// The live console view: a Spectre.Console Live display redrawn in place 4 times a second by its own
 // thread from the latest LiveModel snapshot. The training thread only updates the model (a short lock),
 // never waits for the console. Lines that arrive while drawing go to the view's log area and are printed
 // plainly, in order, once the display stops (so nothing is lost when the frame is gone).
@@ -10,8 +10,8 @@ namespace DistBackprop.Host.Output;
 
 public sealed class LiveView : IRunView
 {
-    /// <summary>Time between redraws (5 per second).</summary>
-    public static readonly TimeSpan RedrawInterval = TimeSpan.FromMilliseconds(200);
+    /// <summary>Time between redraws (4 per second).</summary>
+    public static readonly TimeSpan RedrawInterval = TimeSpan.FromMilliseconds(250);
 
     private const int KeptLines = 50;
 

@@ -44,14 +44,16 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
     private string? _lastCheckpoint;
     private long _lastCheckpointStep = -1;
     private TrainingState? _state;
+    private readonly string _command;
 
-    /// <param name="title">The command, shown first in the log and the live view.</param>
-    public TrainRun(CliContext context, Bound<TrainingOptions> bound, ResolvedTraining resolved, string title = "distbackprop train")
+    /// <param name="command">The command name for the first log line ("train", "coordinator").</param>
+    public TrainRun(CliContext context, Bound<TrainingOptions> bound, ResolvedTraining resolved, string command = "train")
     {
+        _command = command;
+        _title = $"distbackprop {command}";
         _context = context;
         _bound = bound;
         _resolved = resolved;
-        _title = title;
         _progress = ViewFactory.Create(context, bound.Value.Plain);
     }
 
@@ -149,6 +151,8 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
         var c = state.Config;
         _progress.Start(RunInfo.From(_title, state.TotalSteps == long.MaxValue ? 0 : state.TotalSteps, state.StepsPerEpoch, c.Epochs ?? 0, c.Spec.ToString(), c.BatchSize));
     }
+
+    void ITrainingEventObserver.OnLine(string text) => _progress.Line(text);
 
     void ITrainingEventObserver.OnEvent(ITrainingEvent e)
     {
