@@ -59,7 +59,7 @@ public static class MonitorCommand
         using var view = ViewFactory.Create(context, plain);
         using var loggers = LoggerFactory.Create(b => b
             .SetMinimumLevel(LogLevel.Warning)
-            .AddProvider(new TextWriterLoggerProvider(context.Err, LogLevel.Warning, errors: context.Verbose)));
+            .AddProvider(new TextWriterLoggerProvider(ViewFactory.ErrorFor(view, context.Err), LogLevel.Warning, errors: context.Verbose)));
         view.Line($"distbackprop monitor: joining {string.Join(", ", options.SeedNodes)}");
         var feed = new TrainingEventFeed(view, "distbackprop monitor");
         var end = ClusterMonitorHost.RunAsync(options, feed.On, view.Line, loggers, a => view.Line($"monitor node up at {a}"), context.Cancellation)

@@ -49,6 +49,26 @@ public sealed class LiveView : IRunView
         _model.Log(text);
     }
 
+    /// <summary>Shows <paramref name="text"/> in the log area (printed again after the display stops) when drawing; false otherwise.</summary>
+    public bool TryLog(string text)
+    {
+        lock (_gate)
+        {
+            if (_drawing is null || _finished)
+            {
+                return false;
+            }
+
+            if (_pending.Count < KeptLines)
+            {
+                _pending.Add(text);
+            }
+        }
+
+        _model.Log(text);
+        return true;
+    }
+
     public void Start(RunInfo info)
     {
         _model.Start(info);

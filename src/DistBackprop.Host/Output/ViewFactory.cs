@@ -16,6 +16,9 @@ public static class ViewFactory
         return !plain && IsLiveTerminal(context) ? new LiveView(TerminalConsole(context.Out)) : new PlainProgress(context.Out);
     }
 
+    /// <summary>Where warnings should go while <paramref name="view"/> is shown: into the live view's log area, else <paramref name="error"/>.</summary>
+    public static TextWriter ErrorFor(IRunView view, TextWriter error) => view is LiveView live ? new ViewErrorWriter(live, error) : error;
+
     public static bool IsLiveTerminal(CliContext context) =>
         context.OutIsTerminal && !string.Equals(Environment.GetEnvironmentVariable("TERM"), "dumb", StringComparison.Ordinal);
 

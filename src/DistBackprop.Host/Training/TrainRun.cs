@@ -100,7 +100,7 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
 
         var resume = o.Resume is not null ? CheckpointStore.LoadNewestValid(o.Resume, spec, w => _context.Err.WriteLine($"warning: {w}")) : null;
         var job = new TrainingJob(config, train, initial, resume, _resolved.Workers, _resolved.Threads);
-        var engine = _context.EngineFactory(_context);
+        var engine = _context.EngineFactory(EngineContext());
 
         _progress.Line(string.Create(CultureInfo.InvariantCulture,
             $"data {train.Name}: {train.Count} training samples, {data.Test?.Count ?? 0} test samples, {train.FeatureCount} features, {train.Classes} classes"));
@@ -327,6 +327,19 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
         {
             throw new UsageException($"{_bound.Name(nameof(O.Metrics))}: cannot write '{path}': {e.Message}");
         }
+    }
+
+    /// <summary>The context the engine gets: with the live view, its warnings go to the view's log area, not across the frame.</summary>
+    private CliContext EngineContext()
+    {
+        var err = ViewFactory.ErrorFor(_progress, _context.Err);
+        return ReferenceEquals(err, _context.Err) ? _context : new CliContext(_context.Out, err, _context.Environment, _context.Cancellation)
+        {
+            ProcessorCount = _context.ProcessorCount,
+            OutIsTerminal = _context.OutIsTerminal,
+            EngineFactory = _context.EngineFactory,
+            Verbose = _context.Verbose,
+        };
     }
 
     private EpochsFile? OpenEpochs(string metricsPath, bool hasTest)
