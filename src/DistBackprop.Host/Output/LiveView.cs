@@ -131,12 +131,14 @@ public sealed class LiveView : IRunView
             .Cropping(VerticalOverflowCropping.Bottom)
             .Start(ctx =>
             {
-                while (!_stop.IsCancellationRequested)
+                // at least once after a stop that came before the first frame: the last frame shows the final figures
+                do
                 {
                     _stop.Token.WaitHandle.WaitOne(RedrawInterval);
                     ctx.UpdateTarget(LiveRenderer.Render(_model.Snapshot()));
                     ctx.Refresh();
                 }
+                while (!_stop.IsCancellationRequested);
             });
     }
 }
