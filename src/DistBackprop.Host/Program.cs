@@ -23,4 +23,4 @@ using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
 var stdout = Console.Out;
 var isTerminal = !Console.IsOutputRedirected;
 Console.SetOut(Console.Error);
-return DistBackpropCli.Run(args, new CliContext(stdout, Console.Error, CliEnvironment.FromProcess(), stop.Token) { IsTerminal = isTerminal });
+return DistBackpropCli.Run(args, new CliContext(stdout, Console.Error, CliEnvironment.FromProcess(), stop.Token) { IsTerminal = isTerminal }); // a terminal: `train`, `coordinator` and `monitor` draw the live view

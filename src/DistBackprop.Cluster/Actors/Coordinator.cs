@@ -71,6 +71,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
 
     private readonly float[][] _snapshots = new float[2][];
     private readonly Dictionary<string, long> _shardsByWorker = new(StringComparer.Ordinal);
+    private readonly List<WorkerStatus> _departed = new();
     private GradientRound? _round;
     private float[] _snapshot = [];
     private long _pausedSince;
@@ -101,6 +102,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         Receive<ShardComputed>(HandleShardComputed);
         Receive<Terminated>(HandleTerminated);
         Receive<DeadlineTick>(_ => HandleDeadlineTick());
+        Receive<StatusTick>(_ => Publish(Status()));
         Receive<StopTraining>(_ => HandleStop());
         Receive<WorkerLeaving>(HandleLeaving);
         Receive<SubscribeProgress>(_ => HandleSubscribe());
@@ -121,6 +123,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     {
         var tick = TimeSpan.FromTicks(Math.Clamp(_settings.ShardDeadline.Ticks / 4, TimeSpan.FromMilliseconds(20).Ticks, TimeSpan.FromSeconds(1).Ticks));
         Timers.StartPeriodicTimer("deadline", DeadlineTick.Instance, tick);
+        Timers.StartPeriodicTimer("status", StatusTick.Instance, TimeSpan.FromSeconds(1));
         if (IsClustered)
         {
             Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
@@ -358,6 +361,11 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
 
     private void HandleShardComputed(ShardComputed m)
     {
+        if (_workers.TryGetValue(Sender, out var replying))
+        {
+            replying.LastReply = Stopwatch.GetTimestamp();
+        }
+
         if (_round is null || m.Step != _round.Step)
         {
             _stale++;
@@ -388,6 +396,11 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         }
 
         _shardsByWorker[id] = _shardsByWorker.GetValueOrDefault(id) + 1;
+        if (w is not null)
+        {
+            w.Shards++;
+            w.ComputeMs += m.ComputeMs;
+        }
 
         var now = Stopwatch.GetTimestamp();
         _firstArrival = _firstArrival == 0 ? now : _firstArrival;
@@ -439,6 +452,10 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         try
         {
             _settings.AfterStep?.Invoke(_state, report);
+            if (_settings.AfterStepEvent?.Invoke(_state, report) is { } extra)
+            {
+                Publish(extra);
+            }
         }
         catch (Exception e)
         {
@@ -520,8 +537,9 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             return;
         }
 
+        w.Failures += TakeBack(t.ActorRef, "worker terminated");
+        Depart(w);
         Notice("warning", $"worker {w.Id} left; {LiveCount()} worker(s) live");
-        TakeBack(t.ActorRef, "worker terminated");
     }
 
     private void HandleLeaving(WorkerLeaving m)
@@ -534,7 +552,8 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
 
         Context.Unwatch(Sender);
         Notice("info", $"worker {w.Id} is leaving (hands back shard(s) [{string.Join(',', m.Shards)}] of step {m.Step}); {LiveCount()} worker(s) live");
-        TakeBack(Sender, "worker leaving");
+        TakeBack(Sender, "worker leaving"); // a graceful leave: not counted as a failure
+        Depart(w);
     }
 
     private void HandleReachability(Address address, bool reachable)
@@ -547,6 +566,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             }
 
             w.Reachable = reachable;
+            w.Failures += reachable ? 0 : 1;
             Notice(reachable ? "info" : "warning", $"worker {w.Id} is {(reachable ? "reachable again" : "unreachable")}; {LiveCount()} worker(s) live");
             if (reachable)
             {
@@ -555,7 +575,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             }
             else
             {
-                TakeBack(w.Ref, "worker unreachable");
+                w.Failures += TakeBack(w.Ref, "worker unreachable");
             }
         }
     }
@@ -573,17 +593,19 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             {
                 // normally DeathWatch says so too; whichever comes first takes the shards back
                 _workers.Remove(w.Ref);
+                w.Failures += TakeBack(w.Ref, "worker removed from the cluster");
+                Depart(w);
                 Notice("warning", $"worker {w.Id} removed from the cluster; {LiveCount()} worker(s) live");
-                TakeBack(w.Ref, "worker removed from the cluster");
             }
         }
     }
 
-    private void TakeBack(IActorRef worker, string reason)
+    /// <summary>Takes back the worker's unfilled shards of this step and deals them again; returns how many.</summary>
+    private int TakeBack(IActorRef worker, string reason)
     {
         if (_round is null)
         {
-            return;
+            return 0;
         }
 
         var pending = _round.PendingOf(worker).ToList();
@@ -597,6 +619,8 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             _log.Warning("step {0}: {1}; reassigning shard(s) {2}", _round.Step, reason, string.Join(',', pending));
             Reassign(pending, worker);
         }
+
+        return pending.Count;
     }
 
     private void HandleDeadlineTick()
@@ -619,6 +643,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             if (w is not null)
             {
                 w.WeightsVersion = -1; // it may have missed the weights: resend them with its next work
+                w.Failures += list.Count;
             }
 
             _log.Warning("step {0}: worker {1} silent for {2:0.#} s on shard(s) {3}; reassigning", _round.Step, id, _settings.ShardDeadline.TotalSeconds, string.Join(',', list));
@@ -653,6 +678,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     {
         _subscribers.Add(Sender);
         Context.Watch(Sender);
+        Sender.Tell(Status());
         if (_last is not null)
         {
             Sender.Tell(_last);
@@ -673,6 +699,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             _reassigned, _timedOut, _stale, _duplicates, _stopRequested && !_state.IsFinished,
             _shardsByWorker.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => new WorkerShardCount(p.Key, p.Value)).ToArray());
         _log.Info($"training {(summary.Stopped ? "stopped" : "completed")} after {summary.Steps} steps in {elapsed:0.0} s (reassigned {_reassigned}, timed out {_timedOut}, stale {_stale}, duplicates {_duplicates})");
+        Publish(Status()); // the members table's final figures
         Publish(new TrainingCompleted(_state.Parameters.ToArray(), summary));
         TellWorkers(new TrainingFinished(_state.Step));
     }
@@ -706,6 +733,26 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         }
 
         Publish(new TrainingNotice(level, message, LiveCount()));
+        Publish(Status());
+    }
+
+    /// <summary>The run's length and every worker's figures (ClusterStatus), live workers by id, then the last few that left.</summary>
+    private ClusterStatus Status()
+    {
+        var now = Stopwatch.GetTimestamp();
+        var members = _workers.Values.OrderBy(w => w.Id, StringComparer.Ordinal).Select(w => w.Status(now)).Concat(_departed).ToArray();
+        var c = _state.Config;
+        var total = _state.TotalSteps == long.MaxValue ? 0 : _state.TotalSteps;
+        return new ClusterStatus(_state.Step, _state.Epoch, total, _state.StepsPerEpoch, c.Epochs ?? 0, c.BatchSize, _model.ToString(), members);
+    }
+
+    private void Depart(WorkerInfo w)
+    {
+        _departed.Insert(0, w.Status(Stopwatch.GetTimestamp()) with { State = "left" });
+        if (_departed.Count > 4)
+        {
+            _departed.RemoveAt(_departed.Count - 1);
+        }
     }
 
     private void Publish(ITrainingEvent e)
@@ -743,6 +790,23 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
 
         /// <summary>The weights version we last sent it (−1: it has none we know of).</summary>
         public long WeightsVersion { get; set; } = -1;
+
+        // for the members table (ClusterStatus)
+        public long Shards { get; set; }
+
+        public double ComputeMs { get; set; }
+
+        public long LastReply { get; set; } = Stopwatch.GetTimestamp();
+
+        public int Failures { get; set; }
+
+        public WorkerStatus Status(long now) => new(Id, Ref.Path.Address.HasLocalScope ? "in process" : Ref.Path.Address.ToString(), !Ready ? "joining" : Reachable ? "ready" : "unreachable",
+            Shards, Shards > 0 ? ComputeMs / Shards : 0, Stopwatch.GetElapsedTime(LastReply, now).TotalSeconds, Failures);
+    }
+
+    private sealed class StatusTick : INoSerializationVerificationNeeded
+    {
+        public static readonly StatusTick Instance = new();
     }
 
     private sealed class DeadlineTick : INoSerializationVerificationNeeded

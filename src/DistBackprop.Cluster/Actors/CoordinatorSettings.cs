@@ -45,6 +45,10 @@ public sealed record CoordinatorSettings
     /// An exception fails the run (exit code 1).</summary>
     public Action<TrainingState, StepReport>? AfterStep { get; init; }
 
+    /// <summary>Called right after <see cref="AfterStep"/>; a non-null event (e.g. <see cref="EpochEvaluated"/> with the
+    /// host's test figures) is published like the coordinator's own: to <see cref="Events"/> and to subscribers (monitors).</summary>
+    public Func<TrainingState, StepReport, ITrainingEvent?>? AfterStepEvent { get; init; }
+
     /// <summary>Checks what can be checked before starting; a message naming the option, or null.</summary>
     public string? Validate() =>
         CheckpointEvery < 0 ? $"--checkpoint-every must be 0 or more (got {CheckpointEvery})"

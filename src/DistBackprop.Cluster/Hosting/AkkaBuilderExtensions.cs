@@ -22,7 +22,8 @@ public static class AkkaBuilderExtensions
     /// Serialization for every mode: control messages (<see cref="IControlMessage"/>) through Hyperion restricted by
     /// <see cref="HyperionTypeFilter"/>; weights and gradients (<see cref="ITensorMessage"/>) through <see cref="TensorSerializer"/>;
     /// anything else (System.Object) through <see cref="GuardSerializer"/>, which refuses non-Akka types instead of the
-    /// silent JSON fallback. When the role is not Local: remoting and clustering as described on the options.
+    /// silent JSON fallback. The guard takes the place of Akka's "json" serializer (to which System.Object is bound) rather
+    /// than rebinding System.Object: a rebinding makes Akka print a warning on standard output at every start. When the role is not Local: remoting and clustering as described on the options.
     /// <paramref name="startActors"/> starts this node's actors once the system is up.
     /// </summary>
     public static AkkaConfigurationBuilder WithDistBackprop(this AkkaConfigurationBuilder builder, DistBackpropAkkaOptions options,
@@ -39,11 +40,11 @@ public static class AkkaBuilderExtensions
             .WithCustomSerializer("distbackprop-hyperion", [typeof(IControlMessage)],
                 system => new HyperionSerializer(system, HyperionSerializerSettings.Default.WithTypeFilter(HyperionTypeFilter.Instance)))
             .WithCustomSerializer("distbackprop-tensor", [typeof(ITensorMessage)], system => new TensorSerializer(system))
-            .WithCustomSerializer("distbackprop-guard", [typeof(object)], system => new GuardSerializer(system))
             .ConfigureLoggers(l => l.LogLevel = options.LogLevel)
             .AddHocon(ConfigurationFactory.ParseString($$"""
                 akka.actor.serialize-messages = {{(options.SerializeMessages ? "on" : "off")}}
                 akka.coordinated-shutdown.exit-clr = off
+                akka.actor.serializers.json = "{{typeof(GuardSerializer).FullName}}, {{typeof(GuardSerializer).Assembly.GetName().Name}}"
                 """), HoconAddMode.Prepend);
 
         if (options.Role != NodeRole.Local)

@@ -75,3 +75,23 @@ public sealed record SubscribeProgress : IControlMessage
 {
     public static readonly SubscribeProgress Instance = new();
 }
+
+/// <summary>
+/// One worker as the coordinator sees it, for a members table. <paramref name="State"/>: "ready", "joining" (registered,
+/// loading data), "unreachable", "left". <paramref name="Shards"/>: shard sums it delivered first; <paramref name="MeanShardMs"/>
+/// their mean compute time; <paramref name="SecondsSinceReply"/>: since its last message (−1: none yet);
+/// <paramref name="Failures"/>: shards taken back from it (deadline, unreachable, left) plus times it became unreachable.
+/// </summary>
+public sealed record WorkerStatus(string WorkerId, string Address, string State, long Shards, double MeanShardMs, double SecondsSinceReply, int Failures) : IControlMessage;
+
+/// <summary>
+/// The coordinator's periodic view (about once a second, on membership changes, and to a new subscriber): steps done,
+/// the run's length (<paramref name="TotalSteps"/> 0 = unbounded; <paramref name="Epochs"/> 0 = unbounded), and the workers,
+/// live ones first, then up to a few that left.
+/// </summary>
+public sealed record ClusterStatus(long Step, int Epoch, long TotalSteps, long StepsPerEpoch, int Epochs, int BatchSize, string Model, WorkerStatus[] Members) : ITrainingEvent;
+
+/// <summary>An epoch ended at step <paramref name="Step"/> (epoch 0-based): mean train loss/accuracy over its steps and, when
+/// the run has a test set, the test figures (NaN and 0 samples otherwise). Published by the host through
+/// CoordinatorSettings.AfterStepEvent, so a monitor sees what the coordinator's console shows.</summary>
+public sealed record EpochEvaluated(int Epoch, long Step, double TrainLoss, double TrainAccuracy, double TestLoss, double TestAccuracy, int TestSamples) : ITrainingEvent;

@@ -17,6 +17,10 @@ public sealed class GuardSerializer : Serializer
     public GuardSerializer(ExtendedActorSystem system)
         : base(system) => _json = new NewtonSoftJsonSerializer(system);
 
+    /// <summary>The constructor Akka calls for a serializer named in HOCON (this one replaces the "json" entry).</summary>
+    public GuardSerializer(ExtendedActorSystem system, Akka.Configuration.Config config)
+        : base(system) => _json = new NewtonSoftJsonSerializer(system, config);
+
     public override int Identifier => Id;
 
     public override bool IncludeManifest => true;

@@ -25,6 +25,7 @@ public sealed class ClusterEngine : ITrainingEngine
     private readonly TextWriter _err;
     private readonly bool _verbose;
     private readonly string _frameSizeName;
+    private ITrainingEventObserver? _events;
 
     /// <param name="akka">Node options (role, host, port, frame size, timings).</param>
     /// <param name="minWorkers">Workers that must be ready before step 1.</param>
@@ -81,6 +82,7 @@ public sealed class ClusterEngine : ITrainingEngine
             return state;
         }
 
+        _events = observer as ITrainingEventObserver; // the console view, the meter, the monitors' epoch events
         var shown = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(StringComparer.Ordinal);
         var over = false;
         using var loggers = NodeLog.Factory(_err, _verbose, m => over || shown.ContainsKey(m));
@@ -90,8 +92,14 @@ public sealed class ClusterEngine : ITrainingEngine
             Dataset = _describeData(job.Train),
             MinWorkers = _minWorkers,
             AfterStep = (s, r) => observer.OnStep(s, Outcome(s, r), Timings(r)),
+            AfterStepEvent = _events is { } events ? (_, _) => events.TakeEpochEvent() : null,
             Events = e =>
             {
+                if (e is not TrainingNotice)
+                {
+                    _events?.OnEvent(e);
+                }
+
                 switch (e)
                 {
                     case TrainingCompleted or TrainingFailed:
@@ -134,6 +142,12 @@ public sealed class ClusterEngine : ITrainingEngine
 
     private void Line(string text)
     {
+        if (_events is { } events)
+        {
+            events.OnLine(text);
+            return;
+        }
+
         lock (_out)
         {
             _out.WriteLine(text);

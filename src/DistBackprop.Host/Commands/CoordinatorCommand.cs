@@ -108,6 +108,7 @@ public static class CoordinatorCommand
         var run = new CliContext(context.Out, context.Err, context.Environment, context.Cancellation)
         {
             ProcessorCount = context.ProcessorCount,
+            IsTerminal = context.IsTerminal,
             EngineFactory = ctx => new ClusterEngine(akka!, c.MinWorkers,
                 train => new DatasetDescriptor(o.Data, o.Seed, o.TestSplit, train.Fingerprint, train.Count),
                 ctx.Out, ctx.Err, ctx.Verbose, frameName),

@@ -61,5 +61,6 @@ public static class DistBackpropCli
         yield return ExplainCommand.Create(context);
         yield return PlotCommand.Create(context);
         yield return BenchCommand.Create(context);
+        yield return MonitorCommand.Create(context);
     }
 }

@@ -38,7 +38,7 @@ public static class TrainingCommandLine
         command.Options.Add(Value<int>("--checkpoint-every", "checkpoint every N steps [default: at each epoch end]"));
         command.Options.Add(Text("--resume", "continue from the newest valid checkpoint in DIR, or from FILE"));
         command.Options.Add(Text("--metrics", "one row per step to file.csv or file.jsonl"));
-        command.Options.Add(Text("--plot", "loss/accuracy curves to file.svg|file.png at the end (not drawn yet)"));
+        command.Options.Add(Text("--plot", "loss/accuracy curves (test figures per epoch) to file.svg|file.png at the end"));
         AddCommon(command);
     }
 

@@ -1,22 +1,24 @@
-// Plain progress lines for `train`: one line about every second (and on the first and last step),
-// one line per epoch with the test figures. CI logs and `docker logs` stay readable.
-// Leaves out: the live Spectre view (a later issue; it will sit beside this behind the same calls).
+// Plain progress lines (not a terminal, or --plain): one line about every second (and on the first and the
+// last step), one line per epoch with the test figures. CI logs and `docker logs` stay readable. Formats:
+//   step 40/125  epoch 1/1  loss 0.7592  acc 0.828  50272 samples/s
+//   epoch 1/1 done  train loss 1.2869  acc 0.672  test loss 0.6489  acc 0.8720 (2000 samples)  2.0 s
+// ("?" for an unbounded step count, no "/N" for unbounded epochs, no test part without a test set.)
+// The members table is not printed: workers joining and leaving come as notice lines.
+// Leaves out: the live view (LiveView), the choice between them (ViewFactory).
 using System.Diagnostics;
 using System.Globalization;
-using DistBackprop.Core.Training;
-using DistBackprop.Host.Training;
+using DistBackprop.Cluster.Protocol;
 
 namespace DistBackprop.Host.Output;
 
-public sealed class PlainProgress
+public sealed class PlainProgress : IRunView
 {
     private readonly TextWriter _out;
     private readonly TimeSpan _interval;
     private readonly Stopwatch _sinceLine = Stopwatch.StartNew();
     private readonly Stopwatch _run = Stopwatch.StartNew();
-    private double _epochLoss;
-    private long _epochCorrectish;
-    private long _epochSamples;
+    private RunInfo _info = new("run", 0, 0, 0);
+    private long _lines;
     private double _windowMs;
     private long _windowSamples;
 
@@ -30,52 +32,51 @@ public sealed class PlainProgress
 
     public void Line(string text) => _out.WriteLine(text);
 
-    public void Step(TrainingState state, StepOutcome o, StepTimings t)
+    public void Start(RunInfo info) => _info = info;
+
+    public void Step(in StepSample s)
     {
-        _epochLoss += o.Loss * o.Samples;
-        _epochCorrectish += (long)Math.Round(o.Accuracy * o.Samples);
-        _epochSamples += o.Samples;
-        _windowMs += t.StepMs;
-        _windowSamples += o.Samples;
-        if (o.Step == 1 || _sinceLine.Elapsed >= _interval || state.IsFinished)
+        _windowMs += s.StepMs;
+        _windowSamples += s.Samples;
+        var last = _info.TotalSteps > 0 && s.Step >= _info.TotalSteps;
+        if (_lines == 0 || s.Step == 1 || _sinceLine.Elapsed >= _interval || last)
         {
-            var rate = _windowMs > 0 ? _windowSamples / (_windowMs / 1000) : 0;
-            _out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"step {o.Step}/{Total(state)}  epoch {o.Epoch + 1}{EpochsText(state)}  loss {o.Loss:F4}  acc {o.Accuracy:F3}  {rate:F0} samples/s"));
+            _out.WriteLine(StepLine(_info, s, _windowMs > 0 ? _windowSamples / (_windowMs / 1000) : 0));
+            _lines++;
             _sinceLine.Restart();
             _windowMs = 0;
             _windowSamples = 0;
         }
     }
 
-    /// <summary>The epoch summary; <paramref name="test"/> is null when there is no test set.</summary>
-    public void Epoch(TrainingState state, int epoch, EvaluationResult? test)
-    {
-        var n = Math.Max(1, _epochSamples);
-        var line = string.Create(CultureInfo.InvariantCulture,
-            $"epoch {epoch + 1}{EpochsText(state)} done  train loss {_epochLoss / n:F4}  acc {(double)_epochCorrectish / n:F3}");
-        if (test is not null)
-        {
-            line += string.Create(CultureInfo.InvariantCulture, $"  test loss {test.Loss:F4}  acc {test.Accuracy:F4} ({test.Samples} samples)");
-        }
+    public void Epoch(EpochSample e) => _out.WriteLine(EpochLine(_info, e, _run.Elapsed));
 
-        _out.WriteLine(line + string.Create(CultureInfo.InvariantCulture, $"  {_run.Elapsed.TotalSeconds:F1} s"));
-        _epochLoss = 0;
-        _epochCorrectish = 0;
-        _epochSamples = 0;
+    public void Members(IReadOnlyList<WorkerStatus> members)
+    {
     }
 
-    private static string Total(TrainingState s) => s.TotalSteps == long.MaxValue ? "?" : s.TotalSteps.ToString(CultureInfo.InvariantCulture);
-
-    private static string EpochsText(TrainingState s)
+    public void Finish()
     {
-        if (s.Config.Epochs is not int e)
+    }
+
+    public void Dispose()
+    {
+    }
+
+    /// <summary>"step 40/125  epoch 1/1  loss 0.7592  acc 0.828  50272 samples/s".</summary>
+    public static string StepLine(RunInfo info, in StepSample s, double samplesPerSecond) => string.Create(CultureInfo.InvariantCulture,
+        $"step {s.Step}/{info.TotalText}  epoch {s.Epoch + 1}{info.EpochsText}  loss {s.Loss:F4}  acc {s.Accuracy:F3}  {samplesPerSecond:F0} samples/s");
+
+    /// <summary>"epoch 1/1 done  train loss 1.2869  acc 0.672  test loss 0.6489  acc 0.8720 (2000 samples)  2.0 s".</summary>
+    public static string EpochLine(RunInfo info, EpochSample e, TimeSpan elapsed)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var line = string.Create(c, $"epoch {e.Epoch + 1}{info.EpochsText} done  train loss {e.TrainLoss:F4}  acc {e.TrainAccuracy:F3}");
+        if (e.HasTest)
         {
-            return string.Empty;
+            line += string.Create(c, $"  test loss {e.TestLoss:F4}  acc {e.TestAccuracy:F4} ({e.TestSamples} samples)");
         }
 
-        // with --max-steps the run may end before the last epoch
-        var byStepsEpochs = s.Config.MaxSteps is long m ? (int)Math.Min(e, (m + s.StepsPerEpoch - 1) / s.StepsPerEpoch) : e;
-        return "/" + byStepsEpochs.ToString(CultureInfo.InvariantCulture);
+        return line + string.Create(c, $"  {elapsed.TotalSeconds:F1} s");
     }
 }

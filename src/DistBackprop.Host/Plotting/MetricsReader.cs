@@ -1,6 +1,8 @@
 // Reads a --metrics file (CSV with a header, or JSON Lines; see MetricsSeries for the columns) into
-// a MetricsSeries. Required: step, epoch, loss, accuracy; optional: test_loss, test_accuracy; other
-// columns are ignored. "nan", empty and null read as NaN (not drawn). Format: .csv → CSV,
+// a MetricsSeries. Required: step, epoch, loss, accuracy; other columns are ignored. The per-epoch test
+// figures come from the sidecar <name>.epochs.csv (epoch,step,test_loss,test_accuracy; Output/EpochsFile)
+// when it is there; test_loss/test_accuracy columns in the metrics file itself are still read (files of
+// earlier versions), the sidecar wins where both exist. "nan", empty and null read as NaN (not drawn). Format: .csv → CSV,
 // .jsonl/.ndjson/.json → JSON Lines, anything else by the first character ('{' → JSON Lines).
 // Every problem is a UsageException (exit 2) naming the file and the line.
 // Leaves out: writing metrics (Output/MetricsWriter) and drawing.
@@ -38,7 +40,67 @@ public static class MetricsReader
             throw new UsageException($"metrics file '{path}': has no data rows");
         }
 
-        return new MetricsSeries(Path.GetFileName(path), rows);
+        return new MetricsSeries(Path.GetFileName(path), ReadEpochs(Output.EpochsFile.PathFor(path), rows));
+    }
+
+    /// <summary>Puts the sidecar's test figures on the rows of the steps it names (rows of steps it does not name keep theirs).</summary>
+    private static List<MetricsRow> ReadEpochs(string path, List<MetricsRow> rows)
+    {
+        if (!File.Exists(path))
+        {
+            return rows;
+        }
+
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"epochs file '{path}': cannot read it: {e.Message}");
+        }
+
+        var headerLine = Array.FindIndex(lines, l => l.Trim().Length > 0);
+        if (headerLine < 0)
+        {
+            return rows;
+        }
+
+        var header = lines[headerLine].Split(',').Select(h => h.Trim().ToLowerInvariant()).ToArray();
+        int step = Array.IndexOf(header, "step"), testLoss = Array.IndexOf(header, "test_loss"), testAccuracy = Array.IndexOf(header, "test_accuracy");
+        if (step < 0 || testLoss < 0 || testAccuracy < 0)
+        {
+            throw new UsageException($"epochs file '{path}', line {headerLine + 1}: expected the header {Output.EpochsFile.Header}");
+        }
+
+        var byStep = new Dictionary<long, int>();
+        for (var i = 0; i < rows.Count; i++)
+        {
+            byStep[rows[i].Step] = i;
+        }
+
+        for (var i = headerLine + 1; i < lines.Length; i++)
+        {
+            if (lines[i].Trim().Length == 0)
+            {
+                continue;
+            }
+
+            var f = lines[i].Split(',');
+            var where = $"epochs file '{path}', line {i + 1}";
+            if (f.Length != header.Length)
+            {
+                throw new UsageException($"{where}: has {f.Length} fields, the header {header.Length}");
+            }
+
+            if (byStep.TryGetValue(Integer(f[step], where, "step"), out var row))
+            {
+                rows[row] = rows[row] with { TestLoss = Number(f[testLoss], where, "test_loss"), TestAccuracy = Number(f[testAccuracy], where, "test_accuracy") };
+            }
+        }
+
+        return rows;
     }
 
     private static List<MetricsRow> ReadCsv(string path, string[] lines)

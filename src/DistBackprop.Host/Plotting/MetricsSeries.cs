@@ -1,8 +1,8 @@
 // What a plot draws: one row per training step (train loss and batch accuracy) plus, on the rows
 // where the run evaluated its test set (each epoch's last step), the test loss and accuracy.
-// The metrics file carries them as two optional columns after the SPEC §6 ones:
-//   step,epoch,loss,accuracy,samples_per_s,workers,compute_ms,serialize_ms,transport_ms,wait_ms,test_loss,test_accuracy
-// empty (CSV) or absent/null (JSONL) except on epoch-end rows. Leaves out: reading (MetricsReader), drawing.
+// A run writes those to the sidecar <metrics name>.epochs.csv (epoch,step,test_loss,test_accuracy; see
+// Output/EpochsFile), since the metrics file keeps exactly the SPEC §6 columns; `train --plot` fills them
+// from memory. Leaves out: reading (MetricsReader), drawing.
 namespace DistBackprop.Host.Plotting;
 
 /// <summary>One step. Non-finite values (NaN: "nan", empty, null) are not drawn.</summary>

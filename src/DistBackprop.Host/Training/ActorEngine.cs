@@ -61,7 +61,8 @@ public sealed class ActorEngine : ITrainingEngine
             DataSource = job.Train.Name,
             LoggerFactory = loggers,
             AfterStep = (s, r) => observer.OnStep(s, Outcome(s, r), Timings(r)),
-            Notices = n => _notice?.Invoke($"{n.Level}: {n.Message}"),
+            Notices = observer is ITrainingEventObserver ? null : n => _notice?.Invoke($"{n.Level}: {n.Message}"),
+            Events = observer is ITrainingEventObserver events ? events.OnEvent : null,
         };
         try
         {

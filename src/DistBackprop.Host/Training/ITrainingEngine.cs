@@ -25,6 +25,20 @@ public interface ITrainingObserver
     void OnStep(TrainingState state, StepOutcome outcome, StepTimings timings);
 }
 
+/// <summary>An observer that also wants the coordinator's events (notices, members status, step reports), on the engine's thread.
+/// When the observer implements it, the engine hands its notices and lines to it instead of printing them (the console view
+/// may be drawing), and publishes its epoch events to the coordinator's subscribers (monitors).</summary>
+public interface ITrainingEventObserver
+{
+    void OnEvent(DistBackprop.Cluster.Protocol.ITrainingEvent e);
+
+    /// <summary>A line the engine would print (addresses, workers joining).</summary>
+    void OnLine(string text);
+
+    /// <summary>The epoch event made by the last OnStep, once (null when that step ended no epoch).</summary>
+    DistBackprop.Cluster.Protocol.EpochEvaluated? TakeEpochEvent();
+}
+
 public interface ITrainingEngine
 {
     /// <summary>One line for the log, e.g. "reference loop (2 kernel threads)".</summary>

@@ -1,11 +1,15 @@
 // One `train` run from resolved options to files on disk:
 //   1. data (DatasetLoader), 2. architecture (--layers, else --init's shapes, else [F,128,K]) checked
 //   against the data, 3. initial weights (--init or the seeded initializer), 4. resume point,
-//   5. the engine's steps → metrics row, progress line, periodic checkpoint, test evaluation per epoch,
+//   5. the engine's steps → metrics row, the console view (live or plain lines), periodic checkpoint, test
+//   evaluation per epoch (→ the --metrics sidecar <name>.epochs.csv), the "DistBackprop" meter from the
+//   coordinator's events,
 //   6. --out and a final checkpoint — also after Ctrl+C; never after divergence (the last good
-//   checkpoint is kept and named instead).
+//   checkpoint is kept and named instead); --plot from the steps and epochs kept in memory.
 // Leaves out: option parsing (Configuration/*) and the shard computation (ITrainingEngine).
 using System.Globalization;
+using DistBackprop.Cluster.Monitoring;
+using DistBackprop.Cluster.Protocol;
 using DistBackprop.Core.Checkpoints;
 using DistBackprop.Core.Data;
 using DistBackprop.Core.Model;
@@ -14,10 +18,11 @@ using DistBackprop.Core.Training;
 using DistBackprop.Host.Commands;
 using DistBackprop.Host.Configuration;
 using DistBackprop.Host.Output;
+using DistBackprop.Host.Plotting;
 
 namespace DistBackprop.Host.Training;
 
-public sealed class TrainRun : ITrainingObserver
+public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
 {
     /// <summary>Hidden width when --layers is omitted.</summary>
     public const int DefaultHidden = 128;
@@ -25,11 +30,17 @@ public sealed class TrainRun : ITrainingObserver
     private readonly CliContext _context;
     private readonly Bound<TrainingOptions> _bound;
     private readonly ResolvedTraining _resolved;
-    private readonly PlainProgress _progress;
+    private readonly IRunView _progress;
+    private readonly string _title;
+    private readonly EpochAccumulator _epoch = new();
+    private readonly List<MetricsRow> _rows = new();
+    private readonly TrainingMeter _meter = new();
     private TrainingOptions O => _bound.Value;
     private DataSplit? _data;
     private Evaluator? _evaluator;
     private MetricsWriter? _metrics;
+    private EpochsFile? _epochsFile;
+    private EpochEvaluated? _epochEvent;
     private string? _lastCheckpoint;
     private long _lastCheckpointStep = -1;
     private TrainingState? _state;
@@ -39,16 +50,39 @@ public sealed class TrainRun : ITrainingObserver
     public TrainRun(CliContext context, Bound<TrainingOptions> bound, ResolvedTraining resolved, string command = "train")
     {
         _command = command;
+        _title = $"distbackprop {command}";
         _context = context;
         _bound = bound;
         _resolved = resolved;
-        _progress = new PlainProgress(context.Out);
+        _progress = ViewFactory.Create(context, bound.Value.Plain);
+    }
+
+    /// <summary>The epoch just evaluated (once: the next call returns null until another epoch ends). A cluster coordinator
+    /// publishes it to monitors (CoordinatorSettings.AfterStepEvent) right after the step's OnStep.</summary>
+    public EpochEvaluated? TakeEpochEvent()
+    {
+        var e = _epochEvent;
+        _epochEvent = null;
+        return e;
     }
 
     public int Execute()
     {
+        try
+        {
+            return Run();
+        }
+        finally
+        {
+            _progress.Dispose();
+            _meter.Dispose();
+        }
+    }
+
+    private int Run()
+    {
         var o = O;
-        _progress.Line($"distbackprop {_command}: kernels {KernelInfo.Describe()}");
+        _progress.Line($"{_title}: kernels {KernelInfo.Describe()}");
         var data = _data = DatasetLoader.Load(o.Data, new DataOptions(o.Seed, o.TestSplit, _context.Environment.DataDirectory));
         var train = data.Train;
         var spec = ResolveSpec(train);
@@ -66,7 +100,7 @@ public sealed class TrainRun : ITrainingObserver
 
         var resume = o.Resume is not null ? CheckpointStore.LoadNewestValid(o.Resume, spec, w => _context.Err.WriteLine($"warning: {w}")) : null;
         var job = new TrainingJob(config, train, initial, resume, _resolved.Workers, _resolved.Threads);
-        var engine = _context.EngineFactory(_context);
+        var engine = _context.EngineFactory(EngineContext());
 
         _progress.Line(string.Create(CultureInfo.InvariantCulture,
             $"data {train.Name}: {train.Count} training samples, {data.Test?.Count ?? 0} test samples, {train.FeatureCount} features, {train.Classes} classes"));
@@ -77,15 +111,11 @@ public sealed class TrainRun : ITrainingObserver
             _progress.Line($"resuming from {resume.Path} at step {resume.Step}");
         }
 
-        if (o.Plot is not null)
-        {
-            _context.Err.WriteLine($"note: --plot {o.Plot}: plots are not drawn by this version yet; use --metrics");
-        }
-
         _evaluator = data.Test is not null ? new Evaluator(spec) : null;
         try
         {
             _metrics = o.Metrics is not null ? OpenMetrics(o.Metrics) : null;
+            _epochsFile = o.Metrics is not null ? OpenEpochs(o.Metrics, data.Test is not null) : null;
             TrainingState state;
             try
             {
@@ -93,6 +123,7 @@ public sealed class TrainRun : ITrainingObserver
             }
             catch (TrainingDivergedException e)
             {
+                _progress.Finish();
                 var kept = _lastCheckpoint is not null ? $"; the last good checkpoint is kept: {_lastCheckpoint}"
                     : o.CheckpointDir is not null ? "; no checkpoint had been written yet" : string.Empty;
                 _context.Err.WriteLine($"error: {e.Message}{LargestWeight(e)}{kept}");
@@ -105,6 +136,7 @@ public sealed class TrainRun : ITrainingObserver
         finally
         {
             _metrics?.Dispose();
+            _epochsFile?.Dispose();
         }
     }
 
@@ -115,12 +147,37 @@ public sealed class TrainRun : ITrainingObserver
         {
             _lastCheckpointStep = state.Step;
         }
+
+        var c = state.Config;
+        _progress.Start(RunInfo.From(_title, state.TotalSteps == long.MaxValue ? 0 : state.TotalSteps, state.StepsPerEpoch, c.Epochs ?? 0, c.Spec.ToString(), c.BatchSize));
+    }
+
+    void ITrainingEventObserver.OnLine(string text) => _progress.Line(text);
+
+    void ITrainingEventObserver.OnEvent(ITrainingEvent e)
+    {
+        _meter.Record(e);
+        switch (e)
+        {
+            case ClusterStatus s:
+                _progress.Members(s.Members);
+                break;
+            case TrainingNotice n:
+                _progress.Line($"{n.Level}: {n.Message}");
+                break;
+        }
     }
 
     void ITrainingObserver.OnStep(TrainingState state, StepOutcome outcome, StepTimings timings)
     {
         _metrics?.Write(outcome, timings);
-        _progress.Step(state, outcome, timings);
+        _progress.Step(new StepSample(outcome.Step, outcome.Epoch, outcome.Loss, outcome.Accuracy, outcome.Samples, timings.StepMs, timings.Workers));
+        _epoch.Add(outcome.Loss, outcome.Accuracy, outcome.Samples);
+        if (O.Plot is not null)
+        {
+            _rows.Add(new MetricsRow(outcome.Step, outcome.Epoch + 1, outcome.Loss, outcome.Accuracy));
+        }
+
         var every = O.CheckpointEvery;
         if (O.CheckpointDir is not null && ((every is int n && state.Step % n == 0) || (every is null && outcome.EpochCompleted)))
         {
@@ -130,7 +187,21 @@ public sealed class TrainRun : ITrainingObserver
         if (outcome.EpochCompleted)
         {
             var test = _evaluator is not null && _data?.Test is { } t ? _evaluator.Evaluate(state.Parameters, t) : null;
-            _progress.Epoch(state, outcome.Epoch, test);
+            var (loss, accuracy) = _epoch.Take();
+            var epoch = test is null
+                ? new EpochSample(outcome.Epoch, outcome.Step, loss, accuracy)
+                : new EpochSample(outcome.Epoch, outcome.Step, loss, accuracy, test.Loss, test.Accuracy, test.Samples);
+            _progress.Epoch(epoch);
+            _epochEvent = epoch.ToEvent();
+            _meter.Record(_epochEvent);
+            if (test is not null)
+            {
+                _epochsFile?.Write(epoch);
+                if (_rows.Count > 0)
+                {
+                    _rows[^1] = _rows[^1] with { TestLoss = test.Loss, TestAccuracy = test.Accuracy };
+                }
+            }
         }
     }
 
@@ -138,6 +209,7 @@ public sealed class TrainRun : ITrainingObserver
     {
         var o = O;
         var stopped = _context.Cancellation.IsCancellationRequested && !state.IsFinished;
+        _progress.Finish();
         if (stopped)
         {
             _progress.Line($"stopped at step {state.Step} (Ctrl+C / SIGTERM); writing files");
@@ -160,6 +232,12 @@ public sealed class TrainRun : ITrainingObserver
             // the run ended mid-epoch: report the test figures of the final weights too
             var r = _evaluator.Evaluate(state.Parameters, test);
             _progress.Line(string.Create(CultureInfo.InvariantCulture, $"final test loss {r.Loss:F4}  acc {r.Accuracy:F4} ({r.Samples} samples)"));
+        }
+
+        if (o.Plot is not null && _rows.Count > 0)
+        {
+            PlotRenderer.Write(new MetricsSeries(Path.GetFileName(o.Metrics ?? o.Plot), _rows), o.Plot, _bound.Name(nameof(o.Plot)));
+            _progress.Line($"plot written to {o.Plot}");
         }
 
         _progress.Line(string.Create(CultureInfo.InvariantCulture, $"done: {state.Step} steps in {_progress.Elapsed.TotalSeconds:F1} s"));
@@ -244,6 +322,38 @@ public sealed class TrainRun : ITrainingObserver
         try
         {
             return MetricsWriter.Open(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"{_bound.Name(nameof(O.Metrics))}: cannot write '{path}': {e.Message}");
+        }
+    }
+
+    /// <summary>The context the engine gets: with the live view, its warnings go to the view's log area, not across the frame.</summary>
+    private CliContext EngineContext()
+    {
+        var err = ViewFactory.ErrorFor(_progress, _context.Err);
+        return ReferenceEquals(err, _context.Err) ? _context : new CliContext(_context.Out, err, _context.Environment, _context.Cancellation)
+        {
+            ProcessorCount = _context.ProcessorCount,
+            IsTerminal = _context.IsTerminal,
+            EngineFactory = _context.EngineFactory,
+            Verbose = _context.Verbose,
+        };
+    }
+
+    private EpochsFile? OpenEpochs(string metricsPath, bool hasTest)
+    {
+        var path = EpochsFile.PathFor(metricsPath);
+        try
+        {
+            if (hasTest)
+            {
+                return EpochsFile.Open(path);
+            }
+
+            File.Delete(path); // a stale one from an earlier run would lend this run its test figures
+            return null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

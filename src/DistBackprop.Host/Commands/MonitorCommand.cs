@@ -1,0 +1,79 @@
+// `distbackprop monitor --seed-nodes akka.tcp://distbackprop@HOST:PORT`: joins the cluster in the `monitor`
+// role (it takes no shards), subscribes to the coordinator's progress and shows the same view as the
+// coordinator's console (live in a terminal, plain lines otherwise or with --plain). Runs until Ctrl+C (exit 0)
+// or until the run ends: exit 0 when training completed, the coordinator's code when it failed (3 diverged, 1 other).
+// A malformed seed address → exit 2 naming --seed-nodes. Options come from the command line only.
+// Leaves out: the cluster side (Cluster/Monitoring), drawing (Output/*).
+using System.CommandLine;
+using DistBackprop.Cluster.Hosting;
+using DistBackprop.Cluster.Monitoring;
+using DistBackprop.Cluster.Protocol;
+using DistBackprop.Host.Output;
+using Microsoft.Extensions.Logging;
+
+namespace DistBackprop.Host.Commands;
+
+public static class MonitorCommand
+{
+    public static Command Create(CliContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var seeds = new Option<string[]>("--seed-nodes")
+        {
+            Description = "the coordinator's address(es), akka.tcp://distbackprop@HOST:PORT",
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var host = new Option<string>("--host") { Description = "bind address of this node", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--port") { Description = "port of this node (0: any free port)", DefaultValueFactory = _ => 0 };
+        var publicHost = new Option<string>("--public-host") { Description = "address advertised to the cluster (containers) [default: --host]" };
+        var command = new Command("monitor",
+            "Watch a running cluster: join it in the monitor role (no shards) and show the coordinator's progress, live or as plain lines. " +
+            "Example: distbackprop monitor --seed-nodes akka.tcp://distbackprop@127.0.0.1:4053")
+        {
+            seeds, host, port, publicHost,
+        };
+        TrainingCommandLine.AddCommon(command);
+        command.SetAction(parseResult => CommandRunner.Run(context, () =>
+        {
+            context.Verbose = parseResult.GetValue<bool>("--verbose");
+            var options = new DistBackpropAkkaOptions
+            {
+                Role = NodeRole.Monitor,
+                Host = parseResult.GetValue(host) ?? "127.0.0.1",
+                Port = parseResult.GetValue(port),
+                PublicHost = parseResult.GetValue(publicHost),
+                SeedNodes = parseResult.GetValue(seeds) ?? [],
+            };
+            if (options.Validate() is { } problem)
+            {
+                throw new UsageException(problem);
+            }
+
+            return Run(context, options, parseResult.GetValue<bool>("--plain"));
+        }));
+        return command;
+    }
+
+    private static int Run(CliContext context, DistBackpropAkkaOptions options, bool plain)
+    {
+        using var view = ViewFactory.Create(context, plain);
+        using var loggers = LoggerFactory.Create(b => b
+            .SetMinimumLevel(LogLevel.Warning)
+            .AddProvider(new TextWriterLoggerProvider(ViewFactory.ErrorFor(view, context.Err), LogLevel.Warning, errors: context.Verbose)));
+        view.Line($"distbackprop monitor: joining {string.Join(", ", options.SeedNodes)}");
+        var feed = new TrainingEventFeed(view, "distbackprop monitor");
+        var end = ClusterMonitorHost.RunAsync(options, feed.On, view.Line, loggers, a => view.Line($"monitor node up at {a}"), context.Cancellation)
+            .GetAwaiter().GetResult();
+        view.Finish();
+        switch (end)
+        {
+            case TrainingFailed f:
+                return f.ExitCode is ExitCodes.Diverged ? ExitCodes.Diverged : ExitCodes.RuntimeFailure;
+            case null:
+                view.Line("monitor stopped (Ctrl+C / SIGTERM)");
+                return ExitCodes.Ok;
+            default:
+                return ExitCodes.Ok;
+        }
+    }
+}
