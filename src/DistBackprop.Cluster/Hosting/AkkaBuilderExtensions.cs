@@ -10,6 +10,7 @@ using Akka.Hosting;
 using Akka.Remote.Hosting;
 using Akka.Serialization;
 using DistBackprop.Cluster.Actors;
+using DistBackprop.Cluster.Channel;
 using DistBackprop.Cluster.Protocol;
 using DistBackprop.Cluster.Serialization;
 using DistBackprop.Core.Data;
@@ -132,6 +133,11 @@ public static class AkkaBuilderExtensions
         if (options.Role != NodeRole.Local)
         {
             FrameBudget.Check(config.Spec, config.BatchSize, config.Shards, options.MaxFrameSize);
+        }
+
+        if (options.Role != NodeRole.Local && options.TensorTransport == TensorTransportKind.Tcp && settings.TensorChannel is null)
+        {
+            settings = settings with { TensorChannel = new TensorChannelOptions(options.Host, options.EffectiveTensorPort, options.PublicHost) };
         }
 
         return builder.WithDistBackprop(options, (system, registry) =>
