@@ -18,4 +18,8 @@ using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
     stop.Cancel();
 });
 
-return DistBackpropCli.Run(args, new CliContext(Console.Out, Console.Error, CliEnvironment.FromProcess(), stop.Token));
+// Our lines go to the real standard output; anything written to Console.Out behind our back (Akka's
+// start-up logger, e.g. its serializer-override warning) goes to standard error, so stdout stays clean.
+var stdout = Console.Out;
+Console.SetOut(Console.Error);
+return DistBackpropCli.Run(args, new CliContext(stdout, Console.Error, CliEnvironment.FromProcess(), stop.Token));

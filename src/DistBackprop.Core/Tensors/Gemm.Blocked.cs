@@ -7,10 +7,11 @@
 // Determinism (SPEC §3): every C element is ONE fused multiply-add chain over k = 0..K-1 in order,
 // starting from 0 (overwrite) or from the old C (accumulate); K-blocks continue the chain by reloading
 // C. Threads split M or N on tile boundaries, never K, so the bits do not depend on the thread count,
-// the partition, or the vector width (AVX-512, AVX2 and scalar paths agree bit for bit).
+// the partition, or the vector width (AVX-512, AVX2, 128-bit and scalar paths agree bit for bit).
 // Leaves out: float64 (Gemm.Reference), aliasing between C and A/B (not allowed).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 
 namespace DistBackprop.Core.Tensors;
@@ -19,6 +20,7 @@ namespace DistBackprop.Core.Tensors;
 internal enum GemmPath
 {
     Scalar,
+    Vector128,
     Avx2,
     Avx512,
 }
@@ -28,22 +30,17 @@ public static partial class Gemm
     internal static readonly GemmPath DefaultPath =
         Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? GemmPath.Avx512
         : Vector256.IsHardwareAccelerated && Fma.IsSupported ? GemmPath.Avx2
+        : AdvSimd.Arm64.IsSupported ? GemmPath.Vector128
         : GemmPath.Scalar;
 
     internal static unsafe class Blocked
     {
-        /// <summary>K-block depth: a B micro-panel (KC × NR) stays in L1.</summary>
-        internal const int KC = 256;
-
         /// <summary>Target M-block and N-block extents (rounded to the tile): A block in L2, B block in L2/L3.</summary>
         internal const int MCTarget = 144;
         internal const int NCTarget = 1024;
 
         /// <summary>Below this many multiply-adds a product runs on one thread (the bits are the same either way).</summary>
         internal const long MinParallelWork = 1L << 18;
-
-        private const int MaxMR = 16;
-        private const int MaxNR = 32;
 
         [ThreadStatic]
         private static float[]? t_pack;
@@ -107,6 +104,9 @@ public static partial class Gemm
                 case GemmPath.Avx2:
                     Partition<Avx2Kernel>(p, pool, minParallelWork);
                     break;
+                case GemmPath.Vector128:
+                    Partition<Vector128Kernel>(p, pool, minParallelWork);
+                    break;
                 default:
                     Partition<ScalarKernel>(p, pool, minParallelWork);
                     break;
@@ -146,19 +146,30 @@ public static partial class Gemm
             int mr = TKernel.MR, nr = TKernel.NR;
             var mc = Math.Max(mr, MCTarget / mr * mr);
             var nc = Math.Max(nr, NCTarget / nr * nr);
-            var pack = t_pack ??= GC.AllocateUninitializedArray<float>((MCTarget + MaxMR) * KC + ((NCTarget + MaxNR) * KC) + (MaxMR * MaxNR) + 16, pinned: true);
+            // Panel sizes for this block (whole tiles, plus slack for the 6-wide transpose's overhang);
+            // the thread's buffer only grows, so steady state allocates nothing.
+            var kcMax = Math.Min(TKernel.KC, p.K);
+            var aSize = RoundUp((Math.Min(mc, RoundUp(m1 - m0, mr)) + mr) * kcMax, 16);
+            var bSize = RoundUp(Math.Min(nc, RoundUp(n1 - n0, nr)) * kcMax, 16);
+            var need = aSize + bSize + (mr * nr) + 16;
+            var pack = t_pack;
+            if (pack is null || pack.Length < need)
+            {
+                t_pack = pack = GC.AllocateUninitializedArray<float>(Math.Max(need, pack?.Length ?? 0), pinned: true);
+            }
+
             fixed (float* pinned = pack)
             {
-                // 64-byte align the panels (the array is pinned for the thread's lifetime).
+                // 64-byte align the panels (the array is pinned, so the address is stable).
                 var aPack = (float*)(((nint)pinned + 63) & ~(nint)63);
-                var bPack = aPack + ((MCTarget + MaxMR) * KC);
-                var edge = bPack + ((NCTarget + MaxNR) * KC);
+                var bPack = aPack + aSize;
+                var edge = bPack + bSize;
                 for (var jc = n0; jc < n1; jc += nc)
                 {
                     var ncb = Math.Min(nc, n1 - jc);
-                    for (var pc = 0; pc < p.K; pc += KC)
+                    for (var pc = 0; pc < p.K; pc += TKernel.KC)
                     {
-                        var kc = Math.Min(KC, p.K - pc);
+                        var kc = Math.Min(TKernel.KC, p.K - pc);
                         var load = p.Accumulate || pc > 0;
                         PackB(p, pc, kc, jc, ncb, nr, bPack);
                         for (var ic = m0; ic < m1; ic += mc)
@@ -230,22 +241,7 @@ public static partial class Gemm
                 else
                 {
                     // row-contiguous source (X, dY): transpose MR rows into the panel
-                    for (var r = 0; r < mv; r++)
-                    {
-                        var row = src + ((nint)r * p.ARs);
-                        for (var k = 0; k < kc; k++)
-                        {
-                            dst[(k * mr) + r] = row[k];
-                        }
-                    }
-
-                    for (var r = mv; r < mr; r++)
-                    {
-                        for (var k = 0; k < kc; k++)
-                        {
-                            dst[(k * mr) + r] = 0f;
-                        }
-                    }
+                    TransposeRows(src, p.ARs, mv, mr, kc, dst);
                 }
 
                 dst += mr * kc;
@@ -270,27 +266,121 @@ public static partial class Gemm
                 else
                 {
                     // Wᵀ: each column j is a contiguous row of W; transpose NR of them into the panel
-                    for (var j = 0; j < nv; j++)
-                    {
-                        var col = src + ((nint)j * p.BCs);
-                        for (var k = 0; k < kc; k++)
-                        {
-                            dst[(k * nr) + j] = col[k];
-                        }
-                    }
-
-                    for (var j = nv; j < nr; j++)
-                    {
-                        for (var k = 0; k < kc; k++)
-                        {
-                            dst[(k * nr) + j] = 0f;
-                        }
-                    }
+                    TransposeRows(src, p.BCs, nv, nr, kc, dst);
                 }
 
                 dst += nr * kc;
             }
         }
+
+        /// <summary>
+        /// dst[k·width + r] = src[r·stride + k] for r &lt; count, 0 for count ≤ r &lt; width, k &lt; kc.
+        /// With AVX2, full groups of 8 rows go through 8 × 8 register transposes.
+        /// </summary>
+        private static void TransposeRows(float* src, int stride, int count, int width, int kc, float* dst)
+        {
+            var r0 = 0;
+            if (Avx.IsSupported && width == 6 && count == 6 && kc >= 8)
+            {
+                // six rows and two zero rows through the 8 × 8 transpose; each 8-wide store also writes
+                // two floats past its 6-float slot, which the next store (or the tail) overwrites; the
+                // last one lands in the slack after the panel
+                var k = 0;
+                for (; k + 8 <= kc; k += 8)
+                {
+                    var s = src + k;
+                    Transpose8x8(
+                        Avx.LoadVector256(s), Avx.LoadVector256(s + stride), Avx.LoadVector256(s + (2 * stride)),
+                        Avx.LoadVector256(s + (3 * stride)), Avx.LoadVector256(s + (4 * stride)), Avx.LoadVector256(s + (5 * stride)),
+                        Vector256<float>.Zero, Vector256<float>.Zero, dst + ((nint)k * 6), 6);
+                }
+
+                for (; k < kc; k++)
+                {
+                    for (var r = 0; r < 6; r++)
+                    {
+                        dst[((nint)k * 6) + r] = src[((nint)r * stride) + k];
+                    }
+                }
+
+                return;
+            }
+
+            if (Avx.IsSupported && width % 8 == 0)
+            {
+                for (; r0 + 8 <= count; r0 += 8)
+                {
+                    var k = 0;
+                    for (; k + 8 <= kc; k += 8)
+                    {
+                        var b = src + ((nint)r0 * stride) + k;
+                        Transpose8x8(
+                            Avx.LoadVector256(b), Avx.LoadVector256(b + stride), Avx.LoadVector256(b + (2 * stride)), Avx.LoadVector256(b + (3 * stride)),
+                            Avx.LoadVector256(b + (4 * stride)), Avx.LoadVector256(b + (5 * stride)), Avx.LoadVector256(b + (6 * stride)), Avx.LoadVector256(b + (7 * stride)),
+                            dst + ((nint)k * width) + r0, width);
+                    }
+
+                    for (; k < kc; k++)
+                    {
+                        for (var r = r0; r < r0 + 8; r++)
+                        {
+                            dst[((nint)k * width) + r] = src[((nint)r * stride) + k];
+                        }
+                    }
+                }
+            }
+
+            for (var r = r0; r < count; r++)
+            {
+                var row = src + ((nint)r * stride);
+                for (var k = 0; k < kc; k++)
+                {
+                    dst[((nint)k * width) + r] = row[k];
+                }
+            }
+
+            for (var r = count; r < width; r++)
+            {
+                for (var k = 0; k < kc; k++)
+                {
+                    dst[((nint)k * width) + r] = 0f;
+                }
+            }
+        }
+
+        // dst[t·ldd + r] = r_r[t] for an 8 × 8 block held in eight row vectors (stores in ascending t)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Transpose8x8(
+            Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
+            Vector256<float> r4, Vector256<float> r5, Vector256<float> r6, Vector256<float> r7, float* dst, int ldd)
+        {
+            var t0 = Avx.UnpackLow(r0, r1);
+            var t1 = Avx.UnpackHigh(r0, r1);
+            var t2 = Avx.UnpackLow(r2, r3);
+            var t3 = Avx.UnpackHigh(r2, r3);
+            var t4 = Avx.UnpackLow(r4, r5);
+            var t5 = Avx.UnpackHigh(r4, r5);
+            var t6 = Avx.UnpackLow(r6, r7);
+            var t7 = Avx.UnpackHigh(r6, r7);
+            var u0 = Avx.Shuffle(t0, t2, 0x44);
+            var u1 = Avx.Shuffle(t0, t2, 0xEE);
+            var u2 = Avx.Shuffle(t1, t3, 0x44);
+            var u3 = Avx.Shuffle(t1, t3, 0xEE);
+            var u4 = Avx.Shuffle(t4, t6, 0x44);
+            var u5 = Avx.Shuffle(t4, t6, 0xEE);
+            var u6 = Avx.Shuffle(t5, t7, 0x44);
+            var u7 = Avx.Shuffle(t5, t7, 0xEE);
+            Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+            Avx.Store(dst + ldd, Avx.Permute2x128(u1, u5, 0x20));
+            Avx.Store(dst + (2 * ldd), Avx.Permute2x128(u2, u6, 0x20));
+            Avx.Store(dst + (3 * ldd), Avx.Permute2x128(u3, u7, 0x20));
+            Avx.Store(dst + (4 * ldd), Avx.Permute2x128(u0, u4, 0x31));
+            Avx.Store(dst + (5 * ldd), Avx.Permute2x128(u1, u5, 0x31));
+            Avx.Store(dst + (6 * ldd), Avx.Permute2x128(u2, u6, 0x31));
+            Avx.Store(dst + (7 * ldd), Avx.Permute2x128(u3, u7, 0x31));
+        }
+
+        private static int RoundUp(int n, int multiple) => (n + multiple - 1) / multiple * multiple;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static void CopyPadded(float* src, float* dst, int count, int width)

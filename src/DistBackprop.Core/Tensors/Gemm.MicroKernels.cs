@@ -1,7 +1,8 @@
 // The register-tiled inner kernels of Gemm.Blocked: C[MR×NR] (+)= Apanel[kc×MR]ᵀ·Bpanel[kc×NR].
 // What each computes, element by element, is the same for all three, which is why their results are
 // bit-identical:  c[r, j] = fma(a[k, r], b[k, j], c[r, j])  for k = 0..kc-1 in order, starting from the
-// stored C (load) or from 0. Only the "how" differs: AVX-512 (8×32 tile), AVX2 (6×16 tile), scalar.
+// stored C (load) or from 0. Only the "how" differs: AVX-512 (8×32 tile), AVX2 (6×16 tile),
+// 128-bit vectors (8×8 tile, for Arm64 AdvSimd), scalar.
 // Leaves out: packing, blocking and edge tiles (Gemm.Blocked pads panels and tiles to full size).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -15,6 +16,9 @@ internal unsafe interface IMicroKernel
 
     static abstract int NR { get; }
 
+    /// <summary>K-block depth: a B micro-panel (KC × NR) stays in L1. Any value gives the same bits: K-blocks continue the chain.</summary>
+    static abstract int KC { get; }
+
     // a: (kc, MR) packed   b: (kc, NR) packed   c: (MR, NR) with row stride ldc
     static abstract void Compute(int kc, float* a, float* b, float* c, int ldc, bool load);
 }
@@ -25,6 +29,8 @@ internal readonly unsafe struct Avx2Kernel : IMicroKernel
     public static int MR => 6;
 
     public static int NR => 16;
+
+    public static int KC => 256;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Compute(int kc, float* a, float* b, float* c, int ldc, bool load)
@@ -87,6 +93,8 @@ internal readonly unsafe struct Avx512Kernel : IMicroKernel
     public static int MR => 8;
 
     public static int NR => 32;
+
+    public static int KC => 256;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Compute(int kc, float* a, float* b, float* c, int ldc, bool load)
@@ -154,12 +162,89 @@ internal readonly unsafe struct Avx512Kernel : IMicroKernel
     }
 }
 
+/// <summary>128-bit vectors with FMA (Arm64 AdvSimd): 8 rows × 8 columns = 16 accumulators, 2 for B, 1 broadcast.</summary>
+internal readonly unsafe struct Vector128Kernel : IMicroKernel
+{
+    public static int MR => 8;
+
+    public static int NR => 8;
+
+    public static int KC => 256;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Compute(int kc, float* a, float* b, float* c, int ldc, bool load)
+    {
+        Vector128<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71;
+        float* c0 = c, c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc, c6 = c5 + ldc, c7 = c6 + ldc;
+        if (load)
+        {
+            c00 = Vector128.Load(c0); c01 = Vector128.Load(c0 + 4);
+            c10 = Vector128.Load(c1); c11 = Vector128.Load(c1 + 4);
+            c20 = Vector128.Load(c2); c21 = Vector128.Load(c2 + 4);
+            c30 = Vector128.Load(c3); c31 = Vector128.Load(c3 + 4);
+            c40 = Vector128.Load(c4); c41 = Vector128.Load(c4 + 4);
+            c50 = Vector128.Load(c5); c51 = Vector128.Load(c5 + 4);
+            c60 = Vector128.Load(c6); c61 = Vector128.Load(c6 + 4);
+            c70 = Vector128.Load(c7); c71 = Vector128.Load(c7 + 4);
+        }
+        else
+        {
+            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = Vector128<float>.Zero;
+            c40 = c41 = c50 = c51 = c60 = c61 = c70 = c71 = Vector128<float>.Zero;
+        }
+
+        // c[r, :] = fma(a[k, r], b[k, :], c[r, :])   k ascending
+        for (var k = 0; k < kc; k++)
+        {
+            var b0 = Vector128.Load(b);
+            var b1 = Vector128.Load(b + 4);
+            var ak = Vector128.Create(a[0]);
+            c00 = Vector128.FusedMultiplyAdd(ak, b0, c00);
+            c01 = Vector128.FusedMultiplyAdd(ak, b1, c01);
+            ak = Vector128.Create(a[1]);
+            c10 = Vector128.FusedMultiplyAdd(ak, b0, c10);
+            c11 = Vector128.FusedMultiplyAdd(ak, b1, c11);
+            ak = Vector128.Create(a[2]);
+            c20 = Vector128.FusedMultiplyAdd(ak, b0, c20);
+            c21 = Vector128.FusedMultiplyAdd(ak, b1, c21);
+            ak = Vector128.Create(a[3]);
+            c30 = Vector128.FusedMultiplyAdd(ak, b0, c30);
+            c31 = Vector128.FusedMultiplyAdd(ak, b1, c31);
+            ak = Vector128.Create(a[4]);
+            c40 = Vector128.FusedMultiplyAdd(ak, b0, c40);
+            c41 = Vector128.FusedMultiplyAdd(ak, b1, c41);
+            ak = Vector128.Create(a[5]);
+            c50 = Vector128.FusedMultiplyAdd(ak, b0, c50);
+            c51 = Vector128.FusedMultiplyAdd(ak, b1, c51);
+            ak = Vector128.Create(a[6]);
+            c60 = Vector128.FusedMultiplyAdd(ak, b0, c60);
+            c61 = Vector128.FusedMultiplyAdd(ak, b1, c61);
+            ak = Vector128.Create(a[7]);
+            c70 = Vector128.FusedMultiplyAdd(ak, b0, c70);
+            c71 = Vector128.FusedMultiplyAdd(ak, b1, c71);
+            a += 8;
+            b += 8;
+        }
+
+        c00.Store(c0); c01.Store(c0 + 4);
+        c10.Store(c1); c11.Store(c1 + 4);
+        c20.Store(c2); c21.Store(c2 + 4);
+        c30.Store(c3); c31.Store(c3 + 4);
+        c40.Store(c4); c41.Store(c4 + 4);
+        c50.Store(c5); c51.Store(c5 + 4);
+        c60.Store(c6); c61.Store(c6 + 4);
+        c70.Store(c7); c71.Store(c7 + 4);
+    }
+}
+
 /// <summary>Any hardware: scalar fused multiply-adds on a 4 × 4 tile (slow where FMA is emulated, but exact).</summary>
 internal readonly unsafe struct ScalarKernel : IMicroKernel
 {
     public static int MR => 4;
 
     public static int NR => 4;
+
+    public static int KC => 256;
 
     public static void Compute(int kc, float* a, float* b, float* c, int ldc, bool load)
     {

@@ -13,13 +13,14 @@ namespace DistBackprop.Core.Tensors;
 
 public static partial class Gemm
 {
-    /// <summary>The float32 kernel path on this machine ("avx512", "avx2" or "scalar"); log it next to results.</summary>
+    /// <summary>The float32 kernel path on this machine ("avx512", "avx2", "vector128" or "scalar"); log it next to results.</summary>
     /// <remarks>All paths give bit-identical results (each output is one fused multiply-add chain in a fixed
     /// order), so this is informational.</remarks>
     public static string KernelPath => DefaultPath switch
     {
         GemmPath.Avx512 => "avx512",
         GemmPath.Avx2 => "avx2",
+        GemmPath.Vector128 => "vector128",
         _ => "scalar",
     };
 

@@ -55,6 +55,8 @@ public static class DistBackpropCli
     private static IEnumerable<Command> Commands(CliContext context)
     {
         yield return TrainCommand.Create(context);
+        yield return CoordinatorCommand.Create(context);
+        yield return WorkerCommand.Create(context);
         yield return EvalCommand.Create(context);
         yield return GradCheckCommand.Create(context);
         yield return ExplainCommand.Create(context);

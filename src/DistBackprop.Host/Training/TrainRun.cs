@@ -33,9 +33,12 @@ public sealed class TrainRun : ITrainingObserver
     private string? _lastCheckpoint;
     private long _lastCheckpointStep = -1;
     private TrainingState? _state;
+    private readonly string _command;
 
-    public TrainRun(CliContext context, Bound<TrainingOptions> bound, ResolvedTraining resolved)
+    /// <param name="command">The command name for the first log line ("train", "coordinator").</param>
+    public TrainRun(CliContext context, Bound<TrainingOptions> bound, ResolvedTraining resolved, string command = "train")
     {
+        _command = command;
         _context = context;
         _bound = bound;
         _resolved = resolved;
@@ -45,7 +48,7 @@ public sealed class TrainRun : ITrainingObserver
     public int Execute()
     {
         var o = O;
-        _progress.Line($"distbackprop train: kernels {KernelInfo.Describe()}");
+        _progress.Line($"distbackprop {_command}: kernels {KernelInfo.Describe()}");
         var data = _data = DatasetLoader.Load(o.Data, new DataOptions(o.Seed, o.TestSplit, _context.Environment.DataDirectory));
         var train = data.Train;
         var spec = ResolveSpec(train);

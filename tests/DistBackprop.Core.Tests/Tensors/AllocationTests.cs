@@ -45,21 +45,28 @@ public sealed class AllocationTests(ITestOutputHelper output)
             Step();
         }
 
-        var thread0 = GC.GetAllocatedBytesForCurrentThread();
-        var total0 = GC.GetTotalAllocatedBytes(true);
-        for (var i = 0; i < 20; i++)
+        // Three windows of 20 steps; the smallest counts, so a stray allocation by the test runner's own
+        // threads (the process-wide counter sees them) cannot fail the test, but a per-step one would.
+        long thread = long.MaxValue, total = long.MaxValue;
+        for (var window = 0; window < 3; window++)
         {
-            Step();
+            var thread0 = GC.GetAllocatedBytesForCurrentThread();
+            var total0 = GC.GetTotalAllocatedBytes(true);
+            for (var i = 0; i < 20; i++)
+            {
+                Step();
+            }
+
+            thread = Math.Min(thread, GC.GetAllocatedBytesForCurrentThread() - thread0);
+            total = Math.Min(total, GC.GetTotalAllocatedBytes(true) - total0);
         }
 
-        var thread = GC.GetAllocatedBytesForCurrentThread() - thread0;
-        var total = GC.GetTotalAllocatedBytes(true) - total0;
         output.WriteLine($"threads={threads} {hidden}: this thread {thread} B, process {total} B over 20 steps");
         Assert.Equal(0, thread);
         if (threads > 1)
         {
-            // the process-wide counter also sees the test runner's own bookkeeping; allow a little of it
-            Assert.True(total < 1024, $"{total} bytes allocated process-wide over 20 steps");
+            // the pool's worker threads: the process-wide counter
+            Assert.True(total == 0, $"{total} bytes allocated process-wide over 20 steps");
         }
     }
 

@@ -1,0 +1,168 @@
+// The engine of `distbackprop coordinator`: the same TrainRun as `train` (data, architecture, --init,
+// --resume, --out, --metrics, checkpoints, test evaluation per epoch, exit codes), with the shards
+// computed by worker processes that join over Akka.Cluster (ClusterCoordinatorHost). Checks the frame
+// size before anything starts (exit 2 naming --max-frame-size), prints the seed address workers should
+// use, and one line per membership change (through NodeLog and the coordinator's notices).
+// Leaves out: option parsing (CoordinatorCommand) and the actors (DistBackprop.Cluster).
+using System.Net.Sockets;
+using DistBackprop.Cluster.Actors;
+using DistBackprop.Cluster.Hosting;
+using DistBackprop.Cluster.Protocol;
+using DistBackprop.Core.Checkpoints;
+using DistBackprop.Core.Data;
+using DistBackprop.Core.Training;
+using DistBackprop.Host.Configuration;
+using DistBackprop.Host.Training;
+
+namespace DistBackprop.Host.Cluster;
+
+public sealed class ClusterEngine : ITrainingEngine
+{
+    private readonly DistBackpropAkkaOptions _akka;
+    private readonly int _minWorkers;
+    private readonly Func<Dataset, DatasetDescriptor> _describeData;
+    private readonly TextWriter _out;
+    private readonly TextWriter _err;
+    private readonly bool _verbose;
+    private readonly string _frameSizeName;
+
+    /// <param name="akka">Node options (role, host, port, frame size, timings).</param>
+    /// <param name="minWorkers">Workers that must be ready before step 1.</param>
+    /// <param name="describeData">How workers find the training set (source, data seed, test split, fingerprint).</param>
+    /// <param name="output">Plain lines: address, workers joining and leaving (the coordinator's notices).</param>
+    /// <param name="error">Warnings (NodeLog).</param>
+    /// <param name="verbose">Akka's info lines, stack traces and errors too.</param>
+    /// <param name="frameSizeName">"--max-frame-size" as the user should see it (with its source).</param>
+    public ClusterEngine(DistBackpropAkkaOptions akka, int minWorkers, Func<Dataset, DatasetDescriptor> describeData, TextWriter output, TextWriter error,
+        bool verbose, string frameSizeName)
+    {
+        _akka = akka ?? throw new ArgumentNullException(nameof(akka));
+        _minWorkers = minWorkers;
+        _describeData = describeData ?? throw new ArgumentNullException(nameof(describeData));
+        _out = output ?? throw new ArgumentNullException(nameof(output));
+        _err = error ?? throw new ArgumentNullException(nameof(error));
+        _verbose = verbose;
+        _frameSizeName = frameSizeName;
+    }
+
+    /// <summary>akka.tcp://distbackprop@HOST:PORT, the address workers give as --seed-nodes.</summary>
+    public string SeedAddress => $"akka.tcp://{DistBackpropAkkaOptions.SystemName}@{_akka.PublicHost ?? _akka.Host}:{_akka.Port}";
+
+    public string Describe(TrainingJob job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        return $"cluster coordinator at {SeedAddress} (bound to {_akka.Host}:{_akka.Port}), {job.Config.Shards} shards per step, " +
+            $"starts with {_minWorkers} worker(s), max frame size {ByteSize.Format(_akka.MaxFrameSize)}";
+    }
+
+    public async Task<TrainingState> RunAsync(TrainingJob job, ITrainingObserver observer, CancellationToken cancellation)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        ArgumentNullException.ThrowIfNull(observer);
+        var config = job.Config;
+        try
+        {
+            FrameBudget.Check(config.Spec, config.BatchSize, config.Shards, _akka.MaxFrameSize);
+        }
+        catch (FrameSizeException e)
+        {
+            throw new UsageException(_frameSizeName == "--max-frame-size" ? e.Message : e.Message.Replace("--max-frame-size", _frameSizeName, StringComparison.Ordinal));
+        }
+
+        var state = new TrainingState(config, job.Train.Count, job.InitialParameters.ToArray());
+        if (job.Resume is { } point)
+        {
+            CheckpointStore.Apply(point, state);
+        }
+
+        observer.OnStart(state);
+        if (state.IsFinished || cancellation.IsCancellationRequested)
+        {
+            return state;
+        }
+
+        var shown = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>(StringComparer.Ordinal);
+        var over = false;
+        using var loggers = NodeLog.Factory(_err, _verbose, m => over || shown.ContainsKey(m));
+        var settings = new CoordinatorSettings
+        {
+            State = state,
+            Dataset = _describeData(job.Train),
+            MinWorkers = _minWorkers,
+            AfterStep = (s, r) => observer.OnStep(s, Outcome(s, r), Timings(r)),
+            Events = e =>
+            {
+                switch (e)
+                {
+                    case TrainingCompleted or TrainingFailed:
+                        over = true; // later notices are the coordinator's own shutdown (workers removed)
+                        break;
+                    case TrainingNotice n when !over:
+                        shown[n.Message] = true;
+                        Line(n.Level == "warning" ? $"warning: {n.Message}" : n.Message);
+                        break;
+                }
+            },
+        };
+        try
+        {
+            var result = await ClusterCoordinatorHost.RunAsync(_akka, settings, progress: null, loggers,
+                started: a => Line($"coordinator up at {a}; waiting for {_minWorkers} worker(s): distbackprop worker --seed-nodes {SeedAddress}"),
+                cancellation).ConfigureAwait(false);
+            if (!ReferenceEquals(result.Parameters, state.Parameters))
+            {
+                result.Parameters.CopyTo(state.Parameters, 0);
+            }
+        }
+        catch (TrainingFailedException e) when (e.ExitCode == ExitCodes.Diverged)
+        {
+            var prefix = $"training diverged at step {e.Step}: ";
+            throw new TrainingDivergedException(e.Step, e.Message.StartsWith(prefix, StringComparison.Ordinal) ? e.Message[prefix.Length..] : e.Message);
+        }
+        catch (TrainingFailedException) when (cancellation.IsCancellationRequested)
+        {
+            // SIGTERM / Ctrl+C: Akka's own shutdown hook may stop the actor system (leaving the cluster) before the
+            // coordinator reports; the state holds the last completed step, which TrainRun writes as usual.
+        }
+        catch (Exception e) when (Find<SocketException>(e) is { } s)
+        {
+            throw new UsageException($"--port {_akka.Port}: cannot listen on {_akka.Host}:{_akka.Port}: {s.Message}");
+        }
+
+        return state;
+    }
+
+    private void Line(string text)
+    {
+        lock (_out)
+        {
+            _out.WriteLine(text);
+        }
+    }
+
+    private static T? Find<T>(Exception? e)
+        where T : Exception
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            if (e is T t)
+            {
+                return t;
+            }
+
+            if (e is AggregateException a && a.InnerExceptions.Select(Find<T>).FirstOrDefault(x => x is not null) is { } inner)
+            {
+                return inner;
+            }
+        }
+
+        return null;
+    }
+
+    // After CompleteStep the position returns to 0 exactly when the step finished an epoch.
+    private static StepOutcome Outcome(TrainingState s, StepReport r) =>
+        new(r.Step, r.Epoch, r.Loss, r.Accuracy, r.Samples, EpochCompleted: s.Position == 0);
+
+    private static StepTimings Timings(StepReport r) =>
+        new(r.SamplesPerSecond > 0 ? r.Samples * 1000.0 / r.SamplesPerSecond : 0, r.Workers, r.ComputeMs, r.SerializeMs, r.TransportMs, r.WaitMs);
+}

@@ -1,0 +1,118 @@
+// `distbackprop coordinator`: cluster mode's training node (SPEC §6–7). Every `train` option (same
+// binder, validation and TrainRun: data, architecture, --init, --resume, --out, --metrics, checkpoints,
+// test evaluation per epoch, exit codes) plus --host, --port, --public-host, --min-workers and
+// --max-frame-size. The shards are computed by `distbackprop worker` processes (ClusterEngine).
+// --shards defaults to --min-workers. --workers and --threads are train's (in-process workers): refused here.
+// Leaves out: the cluster itself (DistBackprop.Cluster), the worker side (WorkerCommand).
+using System.CommandLine;
+using DistBackprop.Cluster.Hosting;
+using DistBackprop.Cluster.Protocol;
+using DistBackprop.Host.Cluster;
+using DistBackprop.Host.Configuration;
+using DistBackprop.Host.Training;
+
+namespace DistBackprop.Host.Commands;
+
+public static class CoordinatorCommand
+{
+    public static Command Create(CliContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var command = new Command("coordinator",
+            "Train in cluster mode: wait for worker processes, deal them the shards. Example: distbackprop coordinator --min-workers 2 --epochs 5 --out model.safetensors");
+        TrainingCommandLine.AddTo(command);
+        foreach (var o in command.Options.Where(o => o.Name is "--workers" or "--threads"))
+        {
+            o.Hidden = true; // train's in-process options; a clear refusal below instead of "unrecognized"
+        }
+
+        AddClusterOptions(command);
+        command.SetAction(parseResult => CommandRunner.Run(context, () =>
+        {
+            var values = TrainingCommandLine.CommandLineValues(parseResult);
+            var bound = OptionsBinder.Bind<TrainingOptions>(context.Environment, values);
+            var cluster = OptionsBinder.Bind<CoordinatorOptions>(context.Environment, values);
+            context.Verbose = bound.Value.Verbose;
+            return Execute(context, values, bound, cluster);
+        }));
+        return command;
+    }
+
+    private static void AddClusterOptions(Command command)
+    {
+        var d = new CoordinatorOptions();
+        command.Options.Add(TrainingCommandLine.Text("--host", "address to bind (0.0.0.0 for every interface)", d.Host));
+        command.Options.Add(TrainingCommandLine.Value("--port", "port of this node, the seed address workers join", d.Port));
+        command.Options.Add(TrainingCommandLine.Text("--public-host", "name or address other nodes reach this one by [default: --host]"));
+        command.Options.Add(TrainingCommandLine.Value("--min-workers", "workers that must be ready before step 1; --shards defaults to it", d.MinWorkers));
+        command.Options.Add(TrainingCommandLine.Text("--max-frame-size", "largest Akka message, the same on every node (64MiB, 128KiB, 1048576)", d.MaxFrameSize));
+    }
+
+    private static int Execute(CliContext context, IReadOnlyDictionary<string, string?> commandLine, Bound<TrainingOptions> bound, Bound<CoordinatorOptions> cluster)
+    {
+        var c = cluster.Value;
+        var errors = new List<string>();
+        if (commandLine.ContainsKey("workers"))
+        {
+            errors.Add("--workers is for `train` (in-process workers); a coordinator's workers are `distbackprop worker` processes: use --min-workers N to wait for N of them before step 1");
+        }
+
+        if (commandLine.ContainsKey("threads"))
+        {
+            errors.Add("--threads is for `train` and `worker` (kernel threads per worker); the coordinator computes no shards: pass --threads to each worker");
+        }
+
+        if (c.MinWorkers < 1)
+        {
+            errors.Add($"{cluster.Name(nameof(c.MinWorkers))} must be at least 1 (got {c.MinWorkers})");
+        }
+
+        if (c.Port is < 1 or > 65535)
+        {
+            errors.Add($"{cluster.Name(nameof(c.Port))} must be in 1..65535 (got {c.Port}): workers join the coordinator at a fixed address");
+        }
+
+        // train's checks (all of them reported together with the cluster ones)
+        ResolvedTraining? resolved = null;
+        try
+        {
+            resolved = TrainingOptionsValidator.Resolve(bound, context.ProcessorCount);
+        }
+        catch (UsageException e)
+        {
+            errors.AddRange(e.Messages);
+        }
+
+        DistBackpropAkkaOptions? akka = null;
+        if (c.Port is >= 1 and <= 65535)
+        {
+            try
+            {
+                akka = ClusterSettings.Build(context.Environment, NodeRole.Coordinator, c.Host, c.Port, c.PublicHost, c.MaxFrameSize,
+                    cluster.Name(nameof(c.MaxFrameSize)), [], bound.Value.Verbose);
+            }
+            catch (UsageException e)
+            {
+                errors.AddRange(e.Messages);
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new UsageException(errors);
+        }
+
+        var o = bound.Value;
+        resolved = resolved! with { Workers = c.MinWorkers, Shards = o.Shards ?? c.MinWorkers, Threads = 1 };
+        var frameName = cluster.Name(nameof(c.MaxFrameSize));
+        var run = new CliContext(context.Out, context.Err, context.Environment, context.Cancellation)
+        {
+            ProcessorCount = context.ProcessorCount,
+            EngineFactory = ctx => new ClusterEngine(akka!, c.MinWorkers,
+                train => new DatasetDescriptor(o.Data, o.Seed, o.TestSplit, train.Fingerprint, train.Count),
+                ctx.Out, ctx.Err, ctx.Verbose, frameName),
+        };
+        run.Verbose = context.Verbose;
+        return new TrainRun(run, bound, resolved, "coordinator").Execute();
+    }
+}

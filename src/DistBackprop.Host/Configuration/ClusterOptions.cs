@@ -1,0 +1,71 @@
+// The settings `coordinator` and `worker` add to (or use instead of) the training options, with
+// their defaults. Same sources and name mapping as TrainingOptions: --min-workers ↔
+// DISTBACKPROP__MINWORKERS ↔ { "DistBackprop": { "MinWorkers": 2 } }. The failure-detector timings
+// are bound separately from the section "DistBackprop:Cluster" (ClusterSettings).
+// Leaves out: parsing and validation (OptionsBinder, ClusterSettings).
+namespace DistBackprop.Host.Configuration;
+
+/// <summary>What <c>distbackprop coordinator</c> adds to <see cref="TrainingOptions"/>.</summary>
+public sealed class CoordinatorOptions
+{
+    /// <summary>--host: the address to bind. Env: DISTBACKPROP__HOST.</summary>
+    public string Host { get; set; } = "127.0.0.1";
+
+    /// <summary>--port: the coordinator's (seed node's) port. Env: DISTBACKPROP__PORT.</summary>
+    public int Port { get; set; } = 4053;
+
+    /// <summary>--public-host: the name other nodes reach this one by (containers); null = --host. Env: DISTBACKPROP__PUBLICHOST.</summary>
+    public string? PublicHost { get; set; }
+
+    /// <summary>--min-workers: workers that must be ready before step 1 (later the run goes on with whoever is alive). Env: DISTBACKPROP__MINWORKERS.</summary>
+    public int MinWorkers { get; set; } = 1;
+
+    /// <summary>--max-frame-size: Akka's largest message, the same on every node (64MiB, 128KiB, 1048576). Env: DISTBACKPROP__MAXFRAMESIZE.</summary>
+    public string MaxFrameSize { get; set; } = "64MiB";
+}
+
+/// <summary>Options of <c>distbackprop worker</c>. Model and data options are null/unset when the worker adopts the coordinator's.</summary>
+public sealed class WorkerOptions
+{
+    /// <summary>--seed-nodes akka.tcp://distbackprop@HOST:PORT (comma-separated for several). Env: DISTBACKPROP__SEEDNODES.</summary>
+    public string? SeedNodes { get; set; }
+
+    /// <summary>--host: the address to bind. Env: DISTBACKPROP__HOST.</summary>
+    public string Host { get; set; } = "127.0.0.1";
+
+    /// <summary>--port: 0 = any free port. Env: DISTBACKPROP__PORT.</summary>
+    public int Port { get; set; }
+
+    /// <summary>--public-host: the name other nodes reach this one by; null = --host. Env: DISTBACKPROP__PUBLICHOST.</summary>
+    public string? PublicHost { get; set; }
+
+    /// <summary>--threads: kernel threads for this worker's shards; null = the number of cores. Env: DISTBACKPROP__THREADS.</summary>
+    public int? Threads { get; set; }
+
+    /// <summary>--max-frame-size, the same on every node. Env: DISTBACKPROP__MAXFRAMESIZE.</summary>
+    public string MaxFrameSize { get; set; } = "64MiB";
+
+    /// <summary>--data: when set, the worker loads this dataset itself and the coordinator checks its fingerprint. Env: DISTBACKPROP__DATA.</summary>
+    public string? Data { get; set; }
+
+    /// <summary>--layers: when set, the coordinator checks the architecture. Env: DISTBACKPROP__LAYERS.</summary>
+    public string? Layers { get; set; }
+
+    /// <summary>--activation, checked with the architecture (default relu when --layers is given). Env: DISTBACKPROP__ACTIVATION.</summary>
+    public string? Activation { get; set; }
+
+    /// <summary>--loss, checked with the architecture (default softmax-ce when --layers is given). Env: DISTBACKPROP__LOSS.</summary>
+    public string? Loss { get; set; }
+
+    /// <summary>--seed of the worker's own data (synthetic sets, --test-split). Env: DISTBACKPROP__SEED.</summary>
+    public long? Seed { get; set; }
+
+    /// <summary>--test-split of the worker's own data. Env: DISTBACKPROP__TESTSPLIT.</summary>
+    public double? TestSplit { get; set; }
+
+    /// <summary>--plain. Env: DISTBACKPROP__PLAIN.</summary>
+    public bool Plain { get; set; }
+
+    /// <summary>--verbose: Akka's info lines and stack traces. Env: DISTBACKPROP__VERBOSE.</summary>
+    public bool Verbose { get; set; }
+}
