@@ -43,7 +43,16 @@ public sealed class TcpCoordinatorChannel : ICoordinatorTransport
         _listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            _listener.Bind(new IPEndPoint(address, options.Port));
+            try
+            {
+                _listener.Bind(new IPEndPoint(address, options.Port));
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse && options.AnyPortIfTaken && options.Port != 0)
+            {
+                _log?.Warning("tensor channel: port {0} is taken; listening on any free port instead (workers are told which)", options.Port);
+                _listener.Bind(new IPEndPoint(address, 0));
+            }
+
             _listener.Listen(64);
         }
         catch (SocketException e)

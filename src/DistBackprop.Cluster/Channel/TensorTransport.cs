@@ -19,8 +19,9 @@ public enum TensorTransportKind
     Akka,
 }
 
-/// <summary>Where the coordinator listens for tensor channels. <see cref="Port"/> 0 = any free port.</summary>
-public sealed record TensorChannelOptions(string BindHost, int Port, string? PublicHost = null);
+/// <summary>Where the coordinator listens for tensor channels. <see cref="Port"/> 0 = any free port; <paramref name="AnyPortIfTaken"/>:
+/// when Port is in use, take any free one (the default port, Akka port + 1, is only a convention: workers are told the real one).</summary>
+public sealed record TensorChannelOptions(string BindHost, int Port, string? PublicHost = null, bool AnyPortIfTaken = false);
 
 /// <summary>The coordinator's side of the tensor transport. All members are called on the coordinator's thread.</summary>
 public interface ICoordinatorTransport : IDisposable

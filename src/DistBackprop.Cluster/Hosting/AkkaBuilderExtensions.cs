@@ -137,7 +137,10 @@ public static class AkkaBuilderExtensions
 
         if (options.Role != NodeRole.Local && options.TensorTransport == TensorTransportKind.Tcp && settings.TensorChannel is null)
         {
-            settings = settings with { TensorChannel = new TensorChannelOptions(options.Host, options.EffectiveTensorPort, options.PublicHost) };
+            settings = settings with
+            {
+                TensorChannel = new TensorChannelOptions(options.Host, options.EffectiveTensorPort, options.PublicHost, AnyPortIfTaken: options.TensorPort is null),
+            };
         }
 
         return builder.WithDistBackprop(options, (system, registry) =>
