@@ -27,6 +27,7 @@ internal static class ClusterChaos
         Host = "127.0.0.1",
         Port = port,
         SeedNodes = seeds,
+        TensorPort = 0, // any free port: Port + 1 may be taken
         SerializeMessages = true,
         HeartbeatInterval = TimeSpan.FromMilliseconds(200),
         AcceptableHeartbeatPause = TimeSpan.FromMilliseconds(1000),

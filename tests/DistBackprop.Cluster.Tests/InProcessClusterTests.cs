@@ -129,6 +129,7 @@ public class InProcessClusterTests(ITestOutputHelper output)
         Host = "127.0.0.1",
         Port = port,
         SeedNodes = seeds,
+        TensorPort = 0, // any free port: Port + 1 may be taken
         SerializeMessages = true,
         DowningStableAfter = TimeSpan.FromSeconds(2),
         LogLevel = Akka.Event.LogLevel.InfoLevel,

@@ -45,6 +45,7 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
+using DistBackprop.Cluster.Channel;
 using DistBackprop.Cluster.Protocol;
 using DistBackprop.Cluster.Serialization;
 using DistBackprop.Core.Checkpoints;
@@ -72,6 +73,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     private readonly float[][] _snapshots = new float[2][];
     private readonly Dictionary<string, long> _shardsByWorker = new(StringComparer.Ordinal);
     private readonly List<WorkerStatus> _departed = new();
+    private ICoordinatorTransport _transport = AkkaCoordinatorTransport.Instance;
     private GradientRound? _round;
     private float[] _snapshot = [];
     private long _pausedSince;
@@ -100,6 +102,9 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         Receive<RegisterWorker>(HandleRegister);
         Receive<WorkerReady>(HandleReady);
         Receive<ShardComputed>(HandleShardComputed);
+        Receive<ChannelGradient>(m => HandleShardComputed(m.Reply)); // tensor channel: sender = the worker
+        Receive<ChannelOpened>(HandleChannelOpened);
+        Receive<ChannelClosed>(HandleChannelClosed);
         Receive<Terminated>(HandleTerminated);
         Receive<DeadlineTick>(_ => HandleDeadlineTick());
         Receive<StatusTick>(_ => Publish(Status()));
@@ -130,6 +135,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
                 typeof(ClusterEvent.IReachabilityEvent), typeof(ClusterEvent.IMemberEvent));
         }
 
+        StartTensorChannel();
         var c = _state.Config;
         var d = _settings.Dataset;
         _log.Info($"coordinator {_settings.CoordinatorId}: model {_model} ({c.Spec.ParameterCount} parameters), data {d.Source ?? "default"} ({d.Count} rows, fingerprint {d.Fingerprint}), " +
@@ -138,6 +144,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
+        _transport.Dispose();
         if (IsClustered)
         {
             Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
@@ -150,7 +157,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     {
         if (_workers.TryGetValue(Sender, out var known))
         {
-            Sender.Tell(Accepted());
+            Sender.Tell(Accepted(Sender)); // e.g. registering again after its tensor channel broke
             return;
         }
 
@@ -174,10 +181,11 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         _workers[Sender] = new WorkerInfo(Sender, m.WorkerId);
         Context.Watch(Sender);
         _log.Info("worker {0} registered ({1} threads, kernels {2}) from {3}", m.WorkerId, m.Threads, m.KernelPath, Sender.Path.Address);
-        Sender.Tell(Accepted());
+        Sender.Tell(Accepted(Sender));
     }
 
-    private RegistrationAccepted Accepted() => new(_settings.CoordinatorId, _model, _settings.Dataset, _maxShardRows, _settings.KernelPath);
+    private RegistrationAccepted Accepted(IActorRef worker) =>
+        new(_settings.CoordinatorId, _model, _settings.Dataset, _maxShardRows, _settings.KernelPath, _transport.Admit(worker));
 
     private void HandleReady(WorkerReady m)
     {
@@ -195,11 +203,23 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             return;
         }
 
+        w.DataReady = true;
+        if (!_transport.IsOpen(Sender))
+        {
+            _log.Info("worker {0} has its data; waiting for its tensor channel", w.Id);
+            return; // HandleChannelOpened goes on
+        }
+
+        BecomeLive(w);
+    }
+
+    private void BecomeLive(WorkerInfo w)
+    {
         w.Ready = true;
         Notice("info", $"worker {w.Id} ready; {LiveCount()} worker(s) live");
         if (_finished)
         {
-            Sender.Tell(new TrainingFinished(_state.Step));
+            w.Ref.Tell(new TrainingFinished(_state.Step));
             return;
         }
 
@@ -285,7 +305,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             work[i] = round.Work(shards[i]);
         }
 
-        var weights = w.WeightsVersion == version ? null : _snapshot;
+        var weights = w.WeightsVersion == version ? null : _transport.SendWeights(w.Ref, version, _snapshot); // null when it went over the tensor channel
         w.WeightsVersion = version;
         w.Ref.Tell(new ComputeShards(round.Step, version, work, weights), Self);
     }
@@ -521,6 +541,57 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             Fail($"could not write the checkpoint after step {_state.Step} into {directory}: {e.Message}", 1, _state.Step);
             return false;
         }
+    }
+
+    // ---- tensor channel (docs/tensor-channel.md) -------------------------------------------------
+
+    private void StartTensorChannel()
+    {
+        if (_settings.TensorChannel is not { } options || _serializer is null)
+        {
+            return;
+        }
+
+        try
+        {
+            var publicHost = options.PublicHost ?? (IsClustered ? Akka.Cluster.Cluster.Get(Context.System).SelfAddress.Host : null) ?? options.BindHost;
+            var channel = new TcpCoordinatorChannel(options with { PublicHost = publicHost }, _state.Config.Spec.ParameterCount, _serializer.Pool, Self, _log);
+            _transport = channel;
+            _log.Info("coordinator {0}: tensor channel listening on {1}:{2} (advertised as {3})", _settings.CoordinatorId, options.BindHost, channel.Port, publicHost);
+        }
+        catch (IOException e)
+        {
+            Fail(e.Message, 2, 0);
+        }
+    }
+
+    private void HandleChannelOpened(ChannelOpened m)
+    {
+        var known = _workers.TryGetValue(m.Worker, out var w);
+        if (!_transport.Opened(m, wanted: known) || w is null)
+        {
+            return;
+        }
+
+        w.WeightsVersion = -1; // a new connection has no weights yet
+        if (w.DataReady)
+        {
+            BecomeLive(w);
+        }
+    }
+
+    /// <summary>A broken tensor channel is a failed worker: its shards go to others; it is live again once it registered and reconnected.</summary>
+    private void HandleChannelClosed(ChannelClosed m)
+    {
+        if (!_transport.Closed(m) || !_workers.TryGetValue(m.Worker, out var w))
+        {
+            return;
+        }
+
+        w.Ready = false;
+        w.WeightsVersion = -1;
+        Notice("warning", $"worker {w.Id}: tensor channel closed ({m.Reason}); {LiveCount()} worker(s) live");
+        TakeBack(m.Worker, "tensor channel closed");
     }
 
     // ---- failures ------------------------------------------------------------------------------
@@ -784,7 +855,11 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
 
         public string Id { get; } = id;
 
+        /// <summary>Live: has its data, and its tensor channel is open (Akka transport: always).</summary>
         public bool Ready { get; set; }
+
+        /// <summary>Sent WorkerReady (has its data and workspace).</summary>
+        public bool DataReady { get; set; }
 
         public bool Reachable { get; set; } = true;
 

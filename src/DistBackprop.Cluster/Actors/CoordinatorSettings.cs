@@ -49,6 +49,10 @@ public sealed record CoordinatorSettings
     /// host's test figures) is published like the coordinator's own: to <see cref="Events"/> and to subscribers (monitors).</summary>
     public Func<TrainingState, StepReport, ITrainingEvent?>? AfterStepEvent { get; init; }
 
+    /// <summary>Cluster mode with the TCP tensor transport: where to listen for workers' tensor channels (docs/tensor-channel.md).
+    /// Null: weights and gradients travel inside the Akka messages (local mode, `--tensor-transport akka`).</summary>
+    public Channel.TensorChannelOptions? TensorChannel { get; init; }
+
     /// <summary>Checks what can be checked before starting; a message naming the option, or null.</summary>
     public string? Validate() =>
         CheckpointEvery < 0 ? $"--checkpoint-every must be 0 or more (got {CheckpointEvery})"

@@ -11,6 +11,7 @@ using Akka;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
+using DistBackprop.Cluster.Channel;
 using DistBackprop.Cluster.Protocol;
 using DistBackprop.Cluster.Serialization;
 using DistBackprop.Core.Data;
@@ -38,6 +39,7 @@ public sealed class Worker : ReceiveActor, IWithTimers
     private readonly Stack<GradientSum> _freeSums = new();
     private readonly List<(long Step, GradientSum Sum)> _lentSums = new();
     private readonly List<float[]> _retiredWeights = new();
+    private readonly List<ComputeShards> _parked = new(); // tensor channel: work waiting for its weights version
 
     private IActorRef? _coordinator;
     private RegistrationAccepted? _accepted;
@@ -53,6 +55,8 @@ public sealed class Worker : ReceiveActor, IWithTimers
     private Job? _running;
     private bool _leaving;
     private IActorRef? _leaveRequester;
+    private TcpWorkerChannel? _channel;
+    private bool _finished;
 
     public Worker(WorkerSettings settings)
     {
@@ -65,8 +69,12 @@ public sealed class Worker : ReceiveActor, IWithTimers
         Receive<DataLoaded>(HandleDataLoaded);
         Receive<ComputeShards>(HandleCompute);
         Receive<ShardDone>(HandleShardDone);
+        Receive<WorkerChannelConnected>(HandleChannelConnected);
+        Receive<WeightsArrived>(HandleWeightsArrived);
+        Receive<WorkerChannelLost>(HandleChannelLost);
         Receive<TrainingFinished>(m =>
         {
+            _finished = true;
             _queue.Clear();
             _log.Info("worker {0}: training finished after {1} steps", _settings.WorkerId, m.Steps);
         });
@@ -136,6 +144,7 @@ public sealed class Worker : ReceiveActor, IWithTimers
             Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
         }
 
+        _channel?.Dispose();
         _pool.Dispose();
     }
 
@@ -186,6 +195,7 @@ public sealed class Worker : ReceiveActor, IWithTimers
         }
 
         _accepted = m;
+        _finished = false;
         _coordinator = Sender;
         Context.Watch(Sender);
         if (!string.Equals(m.KernelPath, _settings.KernelPath, StringComparison.Ordinal))
@@ -251,7 +261,99 @@ public sealed class Worker : ReceiveActor, IWithTimers
         }
 
         _data = m.Data;
+        if (_accepted.TensorChannel is { } endpoint)
+        {
+            ConnectChannel(endpoint); // WorkerReady once it is up
+            return;
+        }
+
         _coordinator.Tell(new WorkerReady(_settings.WorkerId, _data.Fingerprint));
+    }
+
+    // ---- tensor channel (docs/tensor-channel.md) ------------------------------------------------
+
+    private void ConnectChannel(TensorChannelEndpoint endpoint)
+    {
+        if (_serializer is null)
+        {
+            Refused($"worker {_settings.WorkerId}: the coordinator asks for a tensor channel, but this node has no tensor pool");
+            return;
+        }
+
+        _channel?.Dispose();
+        _channel = null;
+        var (pool, self, parameters) = (_serializer.Pool, Self, _mlp!.Spec.ParameterCount);
+        TcpWorkerChannel.ConnectAsync(endpoint, parameters, pool, self).ContinueWith(
+            t => new WorkerChannelConnected(endpoint, t.IsCompletedSuccessfully ? t.Result : null, t.Exception?.GetBaseException().Message),
+            TaskContinuationOptions.ExecuteSynchronously).PipeTo(Self);
+    }
+
+    private void HandleChannelConnected(WorkerChannelConnected m)
+    {
+        if (_accepted is null || _coordinator is null || _data is null || !ReferenceEquals(m.For, _accepted.TensorChannel))
+        {
+            m.Channel?.Dispose(); // an answer to an older registration
+            return;
+        }
+
+        if (m.Channel is null)
+        {
+            _log.Warning("worker {0}: cannot open the tensor channel to {1}:{2} ({3}); registering again", _settings.WorkerId, m.For.Host, m.For.Port, m.Error);
+            _accepted = null; // the register timer tries again
+            return;
+        }
+
+        _channel = m.Channel;
+        _settings.ChannelConnected?.Invoke(m.Channel.Socket);
+        _log.Info("worker {0}: tensor channel open to {1}:{2}", _settings.WorkerId, m.For.Host, m.For.Port);
+        _coordinator.Tell(new WorkerReady(_settings.WorkerId, _data.Fingerprint));
+    }
+
+    private void HandleWeightsArrived(WeightsArrived m)
+    {
+        if (!ReferenceEquals(m.Channel, _channel) || m.Version <= _weightsVersion)
+        {
+            _serializer?.Pool.Return(m.Weights);
+            return;
+        }
+
+        if (_weights is not null)
+        {
+            _retiredWeights.Add(_weights);
+        }
+
+        (_weights, _weightsVersion) = (m.Weights, m.Version);
+        var parked = _parked.ToList();
+        _parked.Clear();
+        foreach (var work in parked.Where(p => p.WeightsVersion >= m.Version))
+        {
+            Accept(work); // parks again what needs a newer version; work for older versions is stale
+        }
+
+        ReturnRetiredWeights();
+    }
+
+    /// <summary>A broken channel: the coordinator counts this worker as failed, so drop the work and register again (new channel).</summary>
+    private void HandleChannelLost(WorkerChannelLost m)
+    {
+        if (!ReferenceEquals(m.Channel, _channel))
+        {
+            return;
+        }
+
+        _log.Log(_finished ? LogLevel.InfoLevel : LogLevel.WarningLevel, $"worker {_settings.WorkerId}: tensor channel lost ({m.Reason}); registering again");
+        _channel = null;
+        _parked.Clear();
+        _queue.Clear();
+        if (_weights is not null)
+        {
+            _retiredWeights.Add(_weights);
+        }
+
+        (_weights, _weightsVersion) = (null, -1);
+        ReturnRetiredWeights();
+        _accepted = null;
+        Retry();
     }
 
     private void HandleRefused(RegistrationRefused m)
@@ -274,6 +376,8 @@ public sealed class Worker : ReceiveActor, IWithTimers
         _refused = true;
         _accepted = null;
         _queue.Clear();
+        _channel?.Dispose();
+        _channel = null;
         Timers.CancelAll();
         _log.Error("{0}", reason);
         _settings.OnRefused?.Invoke(reason);
@@ -294,6 +398,11 @@ public sealed class Worker : ReceiveActor, IWithTimers
             return;
         }
 
+        Accept(m);
+    }
+
+    private void Accept(ComputeShards m)
+    {
         if (m.Weights is not null)
         {
             if (_weights is not null && !ReferenceEquals(_weights, m.Weights))
@@ -303,6 +412,12 @@ public sealed class Worker : ReceiveActor, IWithTimers
 
             _weights = m.Weights;
             _weightsVersion = m.WeightsVersion;
+        }
+
+        if (_channel is not null && m.WeightsVersion > _weightsVersion)
+        {
+            _parked.Add(m); // its weights are on the way over the tensor channel
+            return;
         }
 
         if (m.WeightsVersion != _weightsVersion || _weights is null)
@@ -323,7 +438,7 @@ public sealed class Worker : ReceiveActor, IWithTimers
 
         foreach (var shard in m.Shards)
         {
-            _queue.Enqueue(new Job(m.Step, shard, _weights));
+            _queue.Enqueue(new Job(m.Step, shard, _weights, _weightsVersion));
         }
 
         ReturnRetiredWeights();
@@ -349,7 +464,7 @@ public sealed class Worker : ReceiveActor, IWithTimers
         for (var i = _retiredWeights.Count - 1; i >= 0; i--)
         {
             var w = _retiredWeights[i];
-            if (ReferenceEquals(_running?.Weights, w) || _queue.Any(j => ReferenceEquals(j.Weights, w)))
+            if (ReferenceEquals(_running?.Weights, w) || _queue.Any(j => ReferenceEquals(j.Weights, w)) || ReferenceEquals(_weights, w))
             {
                 continue;
             }
@@ -377,9 +492,9 @@ public sealed class Worker : ReceiveActor, IWithTimers
             before?.Invoke(job.Step, job.Work.Shard);
             var start = Stopwatch.GetTimestamp();
             ReferenceTrainer.ComputeShard(mlp, job.Weights, data, job.Work.Indices, sum);
-            return new ShardDone(job.Step, job.Work.Shard, sum, Stopwatch.GetElapsedTime(start).TotalMilliseconds, null);
+            return new ShardDone(job.Step, job.Work.Shard, sum, Stopwatch.GetElapsedTime(start).TotalMilliseconds, null, null, job.Version);
         }).ContinueWith(
-            t => t.IsCompletedSuccessfully ? t.Result : new ShardDone(job.Step, job.Work.Shard, null, 0, t.Exception?.GetBaseException().ToString(), sum),
+            t => t.IsCompletedSuccessfully ? t.Result : new ShardDone(job.Step, job.Work.Shard, null, 0, t.Exception?.GetBaseException().ToString(), sum, job.Version),
             TaskContinuationOptions.ExecuteSynchronously).PipeTo(Self);
     }
 
@@ -395,7 +510,12 @@ public sealed class Worker : ReceiveActor, IWithTimers
                 _freeSums.Push(d.Unused);
             }
         }
-        else if (_coordinator is not null && d.Step >= _latestStep)
+        else if (_accepted?.TensorChannel is not null && _channel is not null && _coordinator is not null && d.Step >= _latestStep)
+        {
+            _channel.SendGradient(d.Step, d.Version, d.Shard, d.Sum.Gradient, d.Sum.LossSum, d.Sum.Samples, d.Sum.Correct, d.ComputeMs);
+            _lentSums.Add((d.Step, d.Sum)); // free again when work for a later step arrives
+        }
+        else if (_accepted is { TensorChannel: null } && _coordinator is not null && d.Step >= _latestStep)
         {
             var serialized = _serializer?.Elapsed ?? TimeSpan.Zero;
             var serializeMs = (serialized - _serializerReported).TotalMilliseconds;
@@ -456,6 +576,9 @@ public sealed class Worker : ReceiveActor, IWithTimers
         _coordinator = null;
         _accepted = null;
         _queue.Clear();
+        _parked.Clear();
+        _channel?.Dispose();
+        _channel = null;
         ReleaseBuffersBefore(long.MaxValue); // nobody reads our replies any more
         _weights = null;
         _weightsVersion = -1;
@@ -473,9 +596,9 @@ public sealed class Worker : ReceiveActor, IWithTimers
         _settings.OnCoordinatorLost?.Invoke();
     }
 
-    private sealed record Job(long Step, ShardWork Work, float[] Weights);
+    private sealed record Job(long Step, ShardWork Work, float[] Weights, long Version);
 
-    private sealed record ShardDone(long Step, int Shard, GradientSum? Sum, double ComputeMs, string? Error, GradientSum? Unused = null) : INoSerializationVerificationNeeded;
+    private sealed record ShardDone(long Step, int Shard, GradientSum? Sum, double ComputeMs, string? Error, GradientSum? Unused = null, long Version = 0) : INoSerializationVerificationNeeded;
 
     private sealed class LeaveRequest : INoSerializationVerificationNeeded
     {

@@ -47,6 +47,9 @@ public sealed record WorkerSettings
     /// take this worker's shards back before leaving anyway.</summary>
     public TimeSpan LeaveTimeout { get; init; } = TimeSpan.FromSeconds(3);
 
+    /// <summary>Tests only: called with the socket of each tensor channel the worker opens (e.g. to cut it mid-step).</summary>
+    internal Action<System.Net.Sockets.Socket>? ChannelConnected { get; init; }
+
     /// <summary>Tests only: called on the compute thread before each shard (step, shard), e.g. to hold a worker mid-step.</summary>
     internal Action<long, int>? BeforeShard { get; init; }
 }

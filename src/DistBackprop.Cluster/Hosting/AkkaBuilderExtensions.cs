@@ -10,6 +10,7 @@ using Akka.Hosting;
 using Akka.Remote.Hosting;
 using Akka.Serialization;
 using DistBackprop.Cluster.Actors;
+using DistBackprop.Cluster.Channel;
 using DistBackprop.Cluster.Protocol;
 using DistBackprop.Cluster.Serialization;
 using DistBackprop.Core.Data;
@@ -133,6 +134,14 @@ public static class AkkaBuilderExtensions
         if (options.Role != NodeRole.Local)
         {
             FrameBudget.Check(config.Spec, config.BatchSize, config.Shards, options.MaxFrameSize);
+        }
+
+        if (options.Role != NodeRole.Local && options.TensorTransport == TensorTransportKind.Tcp && settings.TensorChannel is null)
+        {
+            settings = settings with
+            {
+                TensorChannel = new TensorChannelOptions(options.Host, options.EffectiveTensorPort, options.PublicHost, AnyPortIfTaken: options.TensorPort is null),
+            };
         }
 
         return builder.WithDistBackprop(options, (system, registry) =>

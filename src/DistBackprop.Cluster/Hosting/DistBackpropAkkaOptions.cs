@@ -3,6 +3,7 @@
 // DistBackprop__Cluster__…); every mode, local included, goes through WithDistBackprop with one of these.
 // Leaves out: training hyperparameters (Core TrainingConfig).
 using Akka.Actor;
+using DistBackprop.Cluster.Channel;
 
 namespace DistBackprop.Cluster.Hosting;
 
@@ -42,6 +43,18 @@ public sealed class DistBackpropAkkaOptions
 
     /// <summary>DistBackprop__Cluster__MaxFrameSize (`--max-frame-size`, bytes): must be equal on every node.</summary>
     public long MaxFrameSize { get; set; } = DefaultMaxFrameSize;
+
+    /// <summary>DistBackprop__Cluster__TensorTransport (`--tensor-transport tcp|akka`), read by the coordinator, which tells its workers:
+    /// Tcp moves weights and gradients over a TCP connection per worker (docs/tensor-channel.md), Akka inside the Akka messages.
+    /// Local mode always passes arrays in process.</summary>
+    public TensorTransportKind TensorTransport { get; set; } = TensorTransportKind.Tcp;
+
+    /// <summary>DistBackprop__Cluster__TensorPort (`--tensor-port`): where the coordinator listens for tensor channels;
+    /// null = <see cref="Port"/> + 1 (0 when Port is 0), 0 = any free port. Advertised to workers at registration.</summary>
+    public int? TensorPort { get; set; }
+
+    /// <summary>The tensor port in effect (see <see cref="TensorPort"/>).</summary>
+    public int EffectiveTensorPort => TensorPort ?? (Port == 0 ? 0 : Port + 1);
 
     /// <summary>DistBackprop__Cluster__ShardDeadline: a shard not back by then goes to another worker.</summary>
     public TimeSpan ShardDeadline { get; set; } = TimeSpan.FromSeconds(30);
@@ -93,6 +106,16 @@ public sealed class DistBackpropAkkaOptions
         if (Port is < 0 or > 65535)
         {
             return $"--port must be in 0..65535 (got {Port})";
+        }
+
+        if (EffectiveTensorPort is < 0 or > 65535)
+        {
+            return $"--tensor-port must be in 0..65535 (got {EffectiveTensorPort}{(TensorPort is null ? ", the Akka port + 1" : "")})";
+        }
+
+        if (TensorTransport == TensorTransportKind.Tcp && !FrameCodec.Supported)
+        {
+            return "--tensor-transport tcp needs a little-endian machine; use --tensor-transport akka";
         }
 
         if (MaxFrameSize < 32 * 1024)

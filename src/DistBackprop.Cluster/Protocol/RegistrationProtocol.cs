@@ -51,8 +51,10 @@ public sealed record DatasetDescriptor(string? Source, long DataSeed, double Tes
 /// </summary>
 public sealed record RegisterWorker(string WorkerId, string KernelPath, ModelDescriptor? Model, string? DatasetFingerprint, int Threads) : IControlMessage;
 
-/// <summary>The coordinator accepts: use this model and dataset; shards have at most <paramref name="MaxShardRows"/> rows.</summary>
-public sealed record RegistrationAccepted(string CoordinatorId, ModelDescriptor Model, DatasetDescriptor Dataset, int MaxShardRows, string KernelPath) : IControlMessage;
+/// <summary>The coordinator accepts: use this model and dataset; shards have at most <paramref name="MaxShardRows"/> rows.
+/// <paramref name="TensorChannel"/>: where to connect for weights and gradients (null: they come inside Akka messages).</summary>
+public sealed record RegistrationAccepted(string CoordinatorId, ModelDescriptor Model, DatasetDescriptor Dataset, int MaxShardRows, string KernelPath,
+    TensorChannelEndpoint? TensorChannel = null) : IControlMessage;
 
 /// <summary>The coordinator refuses the worker; <paramref name="Reason"/> is the line both sides log.</summary>
 public sealed record RegistrationRefused(string Reason) : IControlMessage;

@@ -46,6 +46,8 @@ public static class CoordinatorCommand
         command.Options.Add(TrainingCommandLine.Text("--public-host", "name or address other nodes reach this one by [default: --host]"));
         command.Options.Add(TrainingCommandLine.Value("--min-workers", "workers that must be ready before step 1; --shards defaults to it", d.MinWorkers));
         command.Options.Add(TrainingCommandLine.Text("--max-frame-size", "largest Akka message, the same on every node (64MiB, 128KiB, 1048576)", d.MaxFrameSize));
+        command.Options.Add(TrainingCommandLine.Text("--tensor-transport", "tcp: weights and gradients over a TCP connection per worker; akka: inside Akka messages (workers follow)", "tcp"));
+        command.Options.Add(TrainingCommandLine.Value<int>("--tensor-port", "port of the tensor channel, 0 = any free port [default: --port + 1]"));
     }
 
     private static int Execute(CliContext context, IReadOnlyDictionary<string, string?> commandLine, Bound<TrainingOptions> bound, Bound<CoordinatorOptions> cluster)
@@ -94,6 +96,28 @@ public static class CoordinatorCommand
             catch (UsageException e)
             {
                 errors.AddRange(e.Messages);
+            }
+
+            // docs/tensor-channel.md; DistBackprop__Cluster__TensorTransport already applied by ClusterSettings
+            if (akka is not null && c.TensorTransport is { } transport)
+            {
+                if (Enum.TryParse<DistBackprop.Cluster.Channel.TensorTransportKind>(transport, ignoreCase: true, out var kind) && !int.TryParse(transport, out _))
+                {
+                    akka.TensorTransport = kind;
+                }
+                else
+                {
+                    errors.Add($"{cluster.Name(nameof(c.TensorTransport))}: '{transport}' is not a transport (tcp or akka)");
+                }
+            }
+
+            if (akka is not null && c.TensorPort is { } tensorPort)
+            {
+                akka.TensorPort = tensorPort;
+                if (akka.Validate() is { } invalid)
+                {
+                    errors.Add(invalid.Replace("--tensor-port", cluster.Name(nameof(c.TensorPort)), StringComparison.Ordinal));
+                }
             }
         }
 

@@ -22,6 +22,13 @@ public sealed class CoordinatorOptions
 
     /// <summary>--max-frame-size: Akka's largest message, the same on every node (64MiB, 128KiB, 1048576). Env: DISTBACKPROP__MAXFRAMESIZE.</summary>
     public string MaxFrameSize { get; set; } = "64MiB";
+
+    /// <summary>--tensor-transport tcp|akka: weights and gradients over a TCP connection per worker, or inside Akka messages (the fallback);
+    /// workers follow the coordinator. Null = DistBackprop__Cluster__TensorTransport, else tcp. Env: DISTBACKPROP__TENSORTRANSPORT.</summary>
+    public string? TensorTransport { get; set; }
+
+    /// <summary>--tensor-port: where the tensor channel listens; null = --port + 1, 0 = any free port. Env: DISTBACKPROP__TENSORPORT.</summary>
+    public int? TensorPort { get; set; }
 }
 
 /// <summary>Options of <c>distbackprop worker</c>. Model and data options are null/unset when the worker adopts the coordinator's.</summary>

@@ -100,6 +100,18 @@ public static class ClusterSettings
             }
         }
 
+        if (values.TryGetValue(nameof(DistBackpropAkkaOptions.TensorTransport), out var transport))
+        {
+            if (Enum.TryParse<DistBackprop.Cluster.Channel.TensorTransportKind>(transport.Value, ignoreCase: true, out var kind) && !int.TryParse(transport.Value, out _))
+            {
+                options.TensorTransport = kind;
+            }
+            else
+            {
+                errors.Add($"{transport.Source}: '{transport.Value}' is not a transport (tcp or akka)");
+            }
+        }
+
         foreach (var name in Timings)
         {
             if (!values.TryGetValue(name, out var entry))

@@ -1,0 +1,166 @@
+// A worker's end of the tensor channel: one TCP connection to the coordinator, opened with a Hello frame carrying
+// the registration token. A reader thread reads weight frames straight into TensorPool arrays and hands them to
+// the worker actor (WeightsArrived); a sender thread writes the shard gradients the worker queues, straight from
+// its gradient buffers. A broken connection is reported once (WorkerChannelLost); the worker then registers again.
+// Leaves out: what the worker does with weights and when (Worker).
+using System.Net.Sockets;
+using Akka.Actor;
+using DistBackprop.Cluster.Protocol;
+using DistBackprop.Cluster.Serialization;
+
+namespace DistBackprop.Cluster.Channel;
+
+/// <summary>The TCP tensor transport, worker side.</summary>
+public sealed class TcpWorkerChannel : IDisposable
+{
+    private readonly Socket _socket;
+    private readonly NetworkStream _stream;
+    private readonly int _parameters;
+    private readonly TensorPool _pool;
+    private readonly IActorRef _worker;
+    private readonly Queue<Outgoing> _queue = new();
+    private int _closed;
+
+    private TcpWorkerChannel(Socket socket, int parameterCount, TensorPool pool, IActorRef worker)
+    {
+        _socket = socket;
+        _stream = new NetworkStream(socket, ownsSocket: true);
+        _parameters = parameterCount;
+        _pool = pool;
+        _worker = worker;
+    }
+
+    /// <summary>Tests only: the connection, to cut it.</summary>
+    internal Socket Socket => _socket;
+
+    public bool IsClosed => Volatile.Read(ref _closed) != 0;
+
+    /// <summary>Connects to <paramref name="endpoint"/>, says hello with its token, and starts the reader and sender threads.</summary>
+    public static async Task<TcpWorkerChannel> ConnectAsync(TensorChannelEndpoint endpoint, int parameterCount, TensorPool pool, IActorRef worker,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(endpoint.Host, endpoint.Port, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        var channel = new TcpWorkerChannel(socket, parameterCount, pool, worker);
+        var scratch = new byte[FrameCodec.HeaderBytes];
+        FrameCodec.Write(channel._stream, scratch, new FrameHeader(FrameKind.Hello, 0, endpoint.Token, 0, -1, 0, 0, parameterCount), []);
+        new Thread(channel.ReadLoop) { IsBackground = true, Name = "tensor-channel-read" }.Start();
+        new Thread(channel.SendLoop) { IsBackground = true, Name = "tensor-channel-send" }.Start();
+        return channel;
+    }
+
+    /// <summary>
+    /// Queues shard <paramref name="shard"/>'s gradient of step <paramref name="step"/> (computed from weights <paramref name="version"/>).
+    /// <paramref name="gradient"/> is read by the sender thread later: the ShardComputed ownership rule applies (it is free again
+    /// once work for a later step arrives).
+    /// </summary>
+    public void SendGradient(long step, long version, int shard, float[] gradient, double lossSum, int samples, int correct, double computeMs)
+    {
+        lock (_queue)
+        {
+            _queue.Enqueue(new Outgoing(step, version, shard, gradient, lossSum, samples, correct, computeMs));
+            Monitor.Pulse(_queue);
+        }
+    }
+
+    public void Dispose() => Close(null);
+
+    private void Close(string? reason)
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+
+        lock (_queue)
+        {
+            _queue.Clear();
+            Monitor.PulseAll(_queue);
+        }
+
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+
+        _stream.Dispose();
+        if (reason is not null)
+        {
+            _worker.Tell(new WorkerChannelLost(this, reason));
+        }
+    }
+
+    private void ReadLoop()
+    {
+        var scratch = new byte[FrameCodec.HeaderBytes];
+        try
+        {
+            while (FrameCodec.TryReadHeader(_stream, scratch, _parameters, out var h))
+            {
+                if (h.Kind != FrameKind.Weights || h.Total != _parameters || h.Offset != 0 || h.Count != h.Total)
+                {
+                    throw new FrameFormatException($"tensor channel: expected whole weights of {_parameters} floats, got a {h.Kind} frame ({h.Offset}+{h.Count} of {h.Total})");
+                }
+
+                var weights = _pool.Rent(_parameters);
+                FrameCodec.ReadPayload(_stream, h, weights);
+                _worker.Tell(new WeightsArrived(this, h.Version, weights));
+            }
+
+            Close("connection closed (end of stream)");
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or EndOfStreamException)
+        {
+            Close(e is FrameFormatException ? e.Message : $"connection lost ({e.GetBaseException().Message})");
+        }
+    }
+
+    private void SendLoop()
+    {
+        var scratch = new byte[FrameCodec.HeaderBytes];
+        try
+        {
+            while (true)
+            {
+                Outgoing o;
+                lock (_queue)
+                {
+                    while (_queue.Count == 0 && !IsClosed)
+                    {
+                        Monitor.Wait(_queue);
+                    }
+
+                    if (IsClosed)
+                    {
+                        return;
+                    }
+
+                    o = _queue.Dequeue();
+                }
+
+                var h = new FrameHeader(FrameKind.Gradient, FrameHeader.LastFlag, o.Step, o.Version, o.Shard, 0, o.Gradient.Length, o.Gradient.Length,
+                    o.LossSum, o.Samples, o.Correct, o.ComputeMs);
+                FrameCodec.Write(_stream, scratch, h, o.Gradient);
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            Close($"connection lost while sending a gradient ({e.GetBaseException().Message})");
+        }
+    }
+
+    private readonly record struct Outgoing(long Step, long Version, int Shard, float[] Gradient, double LossSum, int Samples, int Correct, double ComputeMs);
+}
