@@ -380,27 +380,27 @@ public sealed class Mlp<T>
         switch (loss)
         {
             case LossKind.SoftmaxCrossEntropy:
-            {
-                var max = TensorPrimitives.Max<T>(z);
-                var sum = T.Zero;
-                for (var k = 0; k < z.Length; k++)
                 {
-                    sum += T.Exp(z[k] - max);
-                }
-
-                var logSumExp = max + T.Log(sum);
-                for (var k = 0; k < z.Length; k++)
-                {
-                    if (y[k] != T.Zero)
+                    var max = TensorPrimitives.Max<T>(z);
+                    var sum = T.Zero;
+                    for (var k = 0; k < z.Length; k++)
                     {
-                        total += y[k] * (logSumExp - z[k]);
+                        sum += T.Exp(z[k] - max);
                     }
 
-                    z[k] = T.Exp(z[k] - logSumExp);
-                }
+                    var logSumExp = max + T.Log(sum);
+                    for (var k = 0; k < z.Length; k++)
+                    {
+                        if (y[k] != T.Zero)
+                        {
+                            total += y[k] * (logSumExp - z[k]);
+                        }
 
-                break;
-            }
+                        z[k] = T.Exp(z[k] - logSumExp);
+                    }
+
+                    break;
+                }
 
             case LossKind.SigmoidCrossEntropy:
                 for (var k = 0; k < z.Length; k++)

@@ -139,37 +139,37 @@ public sealed class Optimizer
                     break;
                 case OptimizerKind.Momentum:
                 case OptimizerKind.Nesterov:
-                {
-                    var v = _first.AsSpan(offset, length);
-                    var first = StepCount == 1;
-                    var mu = s.Momentum;
-                    for (var i = 0; i < w.Length; i++)
                     {
-                        var gi = g[i] + (decay * w[i]);
-                        v[i] = first ? gi : (mu * v[i]) + gi;
-                        var d = s.Kind == OptimizerKind.Nesterov ? gi + (mu * v[i]) : v[i];
-                        w[i] -= lr * d;
-                    }
+                        var v = _first.AsSpan(offset, length);
+                        var first = StepCount == 1;
+                        var mu = s.Momentum;
+                        for (var i = 0; i < w.Length; i++)
+                        {
+                            var gi = g[i] + (decay * w[i]);
+                            v[i] = first ? gi : (mu * v[i]) + gi;
+                            var d = s.Kind == OptimizerKind.Nesterov ? gi + (mu * v[i]) : v[i];
+                            w[i] -= lr * d;
+                        }
 
-                    break;
-                }
+                        break;
+                    }
 
                 case OptimizerKind.Adam:
-                {
-                    var m = _first.AsSpan(offset, length);
-                    var v = _second.AsSpan(offset, length);
-                    float b1 = s.Beta1, b2 = s.Beta2;
-                    for (var i = 0; i < w.Length; i++)
                     {
-                        var gi = g[i] + (decay * w[i]);
-                        m[i] = (b1 * m[i]) + ((1 - b1) * gi);
-                        v[i] = (b2 * v[i]) + ((1 - b2) * gi * gi);
-                        var denom = (MathF.Sqrt(v[i]) / adamBias2Sqrt) + s.Epsilon;
-                        w[i] -= adamStep * (m[i] / denom);
-                    }
+                        var m = _first.AsSpan(offset, length);
+                        var v = _second.AsSpan(offset, length);
+                        float b1 = s.Beta1, b2 = s.Beta2;
+                        for (var i = 0; i < w.Length; i++)
+                        {
+                            var gi = g[i] + (decay * w[i]);
+                            m[i] = (b1 * m[i]) + ((1 - b1) * gi);
+                            v[i] = (b2 * v[i]) + ((1 - b2) * gi * gi);
+                            var denom = (MathF.Sqrt(v[i]) / adamBias2Sqrt) + s.Epsilon;
+                            w[i] -= adamStep * (m[i] / denom);
+                        }
 
-                    break;
-                }
+                        break;
+                    }
             }
         }
     }

@@ -1,8 +1,7 @@
 // The command tree of `distbackprop` and the one entry point that runs it, in process, against
 // any writers (Program.cs passes the console; tests pass StringWriters).
 // Extension point: each command is a static Create(CliContext) → Command in Commands/, registered
-// in Commands() below. Still to come (other issues): coordinator (TrainingCommandLine.AddTo plus the
-// cluster options of SPEC §6), worker, monitor, explain, plot, bench.
+// in Commands() below. Still to come (other issues): monitor.
 using System.CommandLine;
 using DistBackprop.Host.Configuration;
 
@@ -61,5 +60,6 @@ public static class DistBackpropCli
         yield return GradCheckCommand.Create(context);
         yield return ExplainCommand.Create(context);
         yield return PlotCommand.Create(context);
+        yield return BenchCommand.Create(context);
     }
 }
