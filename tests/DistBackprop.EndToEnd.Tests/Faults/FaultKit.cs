@@ -54,10 +54,26 @@ public static class FaultRun
 /// </summary>
 public sealed class Scene : IDisposable
 {
+    // a test abandoned by its timeout may not reach Dispose before the test host exits: kill its nodes then
+    private static readonly HashSet<NodeProcess> Running = [];
+
     private readonly ITestOutputHelper _output;
     private readonly List<NodeProcess> _nodes = [];
     private readonly List<MetricsWatcher> _watchers = [];
     private readonly TempFolder _dir = new();
+
+    static Scene() => AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+    {
+        lock (Running)
+        {
+            foreach (var n in Running)
+            {
+                n.Dispose();
+            }
+
+            Running.Clear();
+        }
+    };
 
     /// <param name="output">Where the captured outputs go when the test fails.</param>
     /// <param name="steps">--max-steps of the coordinators started in this scene.</param>
@@ -121,6 +137,10 @@ public sealed class Scene : IDisposable
         foreach (var n in _nodes)
         {
             n.Dispose();
+            lock (Running)
+            {
+                Running.Remove(n);
+            }
         }
 
         _dir.Dispose();
@@ -128,6 +148,11 @@ public sealed class Scene : IDisposable
 
     private NodeProcess Add(NodeProcess n)
     {
+        lock (Running)
+        {
+            Running.Add(n);
+        }
+
         _nodes.Add(n);
         return n;
     }
