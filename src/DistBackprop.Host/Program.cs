@@ -21,5 +21,6 @@ using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
 // Our lines go to the real standard output; anything written to Console.Out behind our back (Akka's
 // start-up logger, e.g. its serializer-override warning) goes to standard error, so stdout stays clean.
 var stdout = Console.Out;
+var isTerminal = !Console.IsOutputRedirected;
 Console.SetOut(Console.Error);
-return DistBackpropCli.Run(args, new CliContext(stdout, Console.Error, CliEnvironment.FromProcess(), stop.Token));
+return DistBackpropCli.Run(args, new CliContext(stdout, Console.Error, CliEnvironment.FromProcess(), stop.Token) { IsTerminal = isTerminal });

@@ -82,7 +82,7 @@ public static class BenchCommand
         {
             context.Out.WriteLine(BenchReport.Json(results));
         }
-        else if (!options.Plain && IsTerminal(context))
+        else if (!options.Plain && context.IsTerminal)
         {
             BenchReport.WriteTable(results, context.Out);
         }
@@ -94,11 +94,7 @@ public static class BenchCommand
         return ExitCodes.Ok;
     }
 
-    /// <summary>
-    /// Standard output is a terminal. (Program.cs points Console.Out at standard error and hands the real
-    /// standard output over as context.Out, so context.Out cannot be compared with Console.Out; tests pass StringWriters.)
-    /// </summary>
-    private static bool IsTerminal(CliContext context) => context.Out is not StringWriter && !Console.IsOutputRedirected;
+
 
     /// <summary>True when this build has the `coordinator` and `worker` commands the cluster bench spawns.</summary>
     private static bool HasClusterCommands(CliContext context)

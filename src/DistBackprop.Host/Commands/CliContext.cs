@@ -24,6 +24,10 @@ public sealed class CliContext
     /// <summary>Fires on Ctrl+C / SIGTERM: training stops after the current step and still writes its files.</summary>
     public CancellationToken Cancellation { get; }
 
+    /// <summary>True when <see cref="Out"/> is a real terminal (set by Program.cs; tests and pipes: false).
+    /// Decides between the live console view and plain lines.</summary>
+    public bool IsTerminal { get; init; }
+
     /// <summary>Cores used for the defaults of --workers and --threads.</summary>
     public int ProcessorCount { get; init; } = System.Environment.ProcessorCount;
 

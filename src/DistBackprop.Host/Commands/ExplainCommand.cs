@@ -65,7 +65,7 @@ public static class ExplainCommand
                 WriteMarkdown(PlotCommand.Resolve(context, file), file, DocumentRendering.ToMarkdown(blocks));
             }
 
-            var plain = parseResult.GetValue<bool>("--plain") || !IsTerminal(context);
+            var plain = parseResult.GetValue<bool>("--plain") || !context.IsTerminal;
             if (plain)
             {
                 context.Out.Write(DocumentRendering.ToPlainText(blocks));
@@ -84,10 +84,6 @@ public static class ExplainCommand
         }));
         return command;
     }
-
-    /// <summary>The live console view is for a real terminal only; tests and pipes get plain text.</summary>
-    private static bool IsTerminal(CliContext context) =>
-        ReferenceEquals(context.Out, Console.Out) && !Console.IsOutputRedirected;
 
     private static void WriteMarkdown(string path, string shown, string text)
     {
