@@ -52,7 +52,10 @@ public sealed class NodeProcess : IDisposable
     }
 
     /// <summary>Starts <c>distbackprop {args}</c> in <paramref name="directory"/>.</summary>
-    public static NodeProcess Start(string name, string directory, params string[] args)
+    public static NodeProcess Start(string name, string directory, params string[] args) => Start(name, directory, null, args);
+
+    /// <summary>Starts <c>distbackprop {args}</c> in <paramref name="directory"/> with <paramref name="environment"/> added (e.g. DistBackprop__Cluster__… timings).</summary>
+    public static NodeProcess Start(string name, string directory, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -73,6 +76,11 @@ public sealed class NodeProcess : IDisposable
         }
 
         info.Environment["DOTNET_gcServer"] = "0";
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[key] = value;
+        }
+
         var p = new Process { StartInfo = info, EnableRaisingEvents = true };
         var node = new NodeProcess(name, p);
         p.OutputDataReceived += (_, e) => Append(node._out, e.Data);
@@ -142,6 +150,20 @@ public sealed class NodeProcess : IDisposable
 
         using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }, UseShellExecute = false });
         kill?.WaitForExit();
+    }
+
+    /// <summary>kill -9: SIGKILL at once (no coordinated shutdown, no leave), and waits until the process is gone.</summary>
+    public void Kill()
+    {
+        try
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(10_000);
+        }
+        catch (InvalidOperationException)
+        {
+            // exited already
+        }
     }
 
     public override string ToString() => $"--- {_name} stdout\n{Out}\n--- {_name} stderr\n{Err}";

@@ -51,6 +51,10 @@ public static class AkkaBuilderExtensions
         if (options.Role != NodeRole.Local)
         {
             var gossip = options.HeartbeatInterval < TimeSpan.FromSeconds(1) ? options.HeartbeatInterval : TimeSpan.FromSeconds(1);
+            // A refused connection gates the address (Akka's default: 5 s) and drops every message to it meanwhile, join
+            // attempts included: a worker that knocked at a restarting coordinator before it listened would wait out
+            // the gate. Gate no longer than the join retry interval, so the next attempt after the coordinator is up gets through.
+            var gate = options.JoinRetry < TimeSpan.FromSeconds(5) ? options.JoinRetry : TimeSpan.FromSeconds(5);
             if (options.TestThrottler)
             {
                 // and ActorSystem.Terminate() without coordinated shutdown: with the node black-holed first, that is kill -9
@@ -97,6 +101,7 @@ public static class AkkaBuilderExtensions
                     akka.cluster.unreachable-nodes-reaper-interval = {{Ms(gossip)}}
                     akka.cluster.retry-unsuccessful-join-after = {{Ms(options.JoinRetry)}}
                     akka.cluster.seed-node-timeout = {{Ms(options.JoinRetry)}}
+                    akka.remote.retry-gate-closed-for = {{Ms(gate)}}
                     akka.remote.watch-failure-detector.heartbeat-interval = {{Ms(options.HeartbeatInterval)}}
                     akka.remote.watch-failure-detector.acceptable-heartbeat-pause = {{Ms(options.AcceptableHeartbeatPause + options.AcceptableHeartbeatPause)}}
                     akka.remote.flush-wait-on-shutdown = {{Ms(options.AcceptableHeartbeatPause < TimeSpan.FromSeconds(2) ? options.AcceptableHeartbeatPause : TimeSpan.FromSeconds(2))}}
