@@ -9,7 +9,7 @@ public class CsvReaderTests
     [Fact]
     public void Reads_rows_without_header()
     {
-        using var dir = new TempFolder();
+        using var dir = new TempDirectory();
         var path = dir.WriteText("plain.csv", "1,0.5,-2\n0,1e-3,3.25\r\n\n4, 7 ,\"8\"\n");
 
         var data = CsvReader.Read(path);
@@ -26,7 +26,7 @@ public class CsvReaderTests
     [Fact]
     public void Header_is_detected_and_skipped()
     {
-        using var dir = new TempFolder();
+        using var dir = new TempDirectory();
         var withHeader = dir.WriteText("h.csv", "label,x,y\n2,1.5,2.5\n0,3,4\n");
         var without = dir.WriteText("n.csv", "2,1.5,2.5\n0,3,4\n");
 
@@ -42,7 +42,7 @@ public class CsvReaderTests
     [Fact]
     public void Label_with_decimal_zero_is_an_integer()
     {
-        using var dir = new TempFolder();
+        using var dir = new TempDirectory();
         var data = CsvReader.Read(dir.WriteText("d.csv", "3.0,1\n"));
         Assert.Equal([3], data.Labels);
     }
@@ -63,7 +63,7 @@ public class CsvReaderTests
     [InlineData("1,2\n0,1;5\n", 2, 2, "'1;5' is not a number")]
     public void Bad_cell_names_file_line_column_and_problem(string text, int line, int column, string problem)
     {
-        using var dir = new TempFolder();
+        using var dir = new TempDirectory();
         var path = dir.WriteText("bad.csv", text);
 
         var e = Assert.Throws<DataFormatException>(() => CsvReader.Read(path));
@@ -81,7 +81,7 @@ public class CsvReaderTests
     [Fact]
     public void Header_only_file_has_no_rows()
     {
-        using var dir = new TempFolder();
+        using var dir = new TempDirectory();
         var path = dir.WriteText("empty.csv", "label,x\n");
 
         var e = Assert.Throws<DataFormatException>(() => CsvReader.Read(path));
@@ -93,7 +93,7 @@ public class CsvReaderTests
     [Fact]
     public void Single_column_is_rejected()
     {
-        using var dir = new TempFolder();
+        using var dir = new TempDirectory();
         var path = dir.WriteText("one.csv", "1\n2\n");
 
         var e = Assert.Throws<DataFormatException>(() => CsvReader.Read(path));

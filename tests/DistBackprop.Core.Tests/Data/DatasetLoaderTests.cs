@@ -32,7 +32,7 @@ public class DatasetLoaderTests
     [Fact]
     public void Missing_mnist_says_where_to_put_which_files()
     {
-        using var dir = new TempFolder();
+        using var dir = new TempDirectory();
 
         var e = Assert.Throws<DataFormatException>(() => DatasetLoader.Load("mnist", new DataOptions(DataDirectory: dir.Path)));
 
@@ -48,7 +48,7 @@ public class DatasetLoaderTests
     [Fact]
     public void Mnist_is_read_from_the_data_directory()
     {
-        using var dir = new TempFolder();
+        using var dir = new TempDirectory();
         var mnist = Directory.CreateDirectory(Path.Combine(dir.Path, "mnist")).FullName;
         Idx.Images(Path.Combine(mnist, IdxReader.TrainImages + ".gz"), 4, 28, 28, gzip: true);
         Idx.Labels(Path.Combine(mnist, IdxReader.TrainLabels + ".gz"), [0, 1, 2, 3], gzip: true);
@@ -74,7 +74,7 @@ public class DatasetLoaderTests
     [Fact]
     public void Folder_and_csv_sources()
     {
-        using var dir = new TempFolder();
+        using var dir = new TempDirectory();
         Idx.Images(dir.File(IdxReader.TrainImages), 3, 2, 2);
         Idx.Labels(dir.File(IdxReader.TrainLabels), [0, 1, 2]);
         var csv = dir.WriteText("d.CSV", "1,2\n0,3\n");
@@ -109,7 +109,7 @@ public class DatasetLoaderTests
     [Fact]
     public void A_file_that_is_not_csv_is_rejected()
     {
-        using var dir = new TempFolder();
+        using var dir = new TempDirectory();
         var path = dir.WriteText("data.txt", "1,2\n");
 
         var e = Assert.Throws<DataFormatException>(() => DatasetLoader.Load(path, new DataOptions()));
@@ -136,7 +136,7 @@ public class DatasetLoaderTests
     [InlineData(0.01, 1000, 10)]
     public void Test_split_sizes(double fraction, int rows, int expectedTest)
     {
-        using var dir = new TempFolder();
+        using var dir = new TempDirectory();
         var csv = dir.WriteText("rows.csv", string.Concat(Enumerable.Range(0, rows).Select(i => $"{i % 3},{i}\n")));
 
         var split = DatasetLoader.Load(csv, new DataOptions(Seed: 9, TestSplit: fraction));

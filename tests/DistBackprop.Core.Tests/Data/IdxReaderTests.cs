@@ -11,7 +11,7 @@ public class IdxReaderTests
     [InlineData(true)]
     public void Folder_round_trips_pixels_labels_and_test_set(bool gzip)
     {
-        using var dir = new TempFolder();
+        using var dir = new TempDirectory();
         var ext = gzip ? ".gz" : string.Empty;
         Idx.Images(dir.File(IdxReader.TrainImages + ext), 5, 3, 2, gzip);
         Idx.Labels(dir.File(IdxReader.TrainLabels + ext), [0, 9, 3, 3, 1], gzip);
@@ -36,7 +36,7 @@ public class IdxReaderTests
     [Fact]
     public void Gzip_is_detected_by_magic_not_extension()
     {
-        using var dir = new TempFolder();
+        using var dir = new TempDirectory();
         Idx.Images(dir.File(IdxReader.TrainImages), 2, 2, 2, gzip: true);
         Idx.Labels(dir.File(IdxReader.TrainLabels), [1, 2], gzip: true);
 
@@ -50,8 +50,8 @@ public class IdxReaderTests
     [Fact]
     public void Same_content_plain_or_gzip_has_the_same_fingerprint()
     {
-        using var plain = new TempFolder();
-        using var gz = new TempFolder();
+        using var plain = new TempDirectory();
+        using var gz = new TempDirectory();
         foreach (var (dir, gzip) in new[] { (plain, false), (gz, true) })
         {
             Idx.Images(dir.File(IdxReader.TrainImages), 4, 2, 2, gzip);
@@ -64,7 +64,7 @@ public class IdxReaderTests
     [Fact]
     public void Wrong_magic_is_named()
     {
-        using var dir = new TempFolder();
+        using var dir = new TempDirectory();
         var path = Idx.Write(dir.File("x-images"), IdxReader.LabelsMagic, [1, 2, 2], new byte[4]);
 
         var e = Assert.Throws<DataFormatException>(() => IdxReader.ReadImages(path));
@@ -77,7 +77,7 @@ public class IdxReaderTests
     [Fact]
     public void Truncated_images_are_named()
     {
-        using var dir = new TempFolder();
+        using var dir = new TempDirectory();
         var path = Idx.Write(dir.File("x-images"), IdxReader.ImagesMagic, [3, 2, 2], new byte[11]);
 
         var e = Assert.Throws<DataFormatException>(() => IdxReader.ReadImages(path));
@@ -90,7 +90,7 @@ public class IdxReaderTests
     [Fact]
     public void Truncated_gzip_stream_is_named()
     {
-        using var dir = new TempFolder();
+        using var dir = new TempDirectory();
         var path = Idx.Images(dir.File("x-images.gz"), 50, 4, 4, gzip: true);
         var bytes = File.ReadAllBytes(path);
         File.WriteAllBytes(path, bytes[..(bytes.Length / 2)]);
@@ -104,7 +104,7 @@ public class IdxReaderTests
     [Fact]
     public void Truncated_labels_are_named()
     {
-        using var dir = new TempFolder();
+        using var dir = new TempDirectory();
         var path = Idx.Write(dir.File("x-labels"), IdxReader.LabelsMagic, [5], [1, 2, 3]);
 
         var e = Assert.Throws<DataFormatException>(() => IdxReader.ReadLabels(path));
@@ -117,7 +117,7 @@ public class IdxReaderTests
     [Fact]
     public void Truncated_header_is_named()
     {
-        using var dir = new TempFolder();
+        using var dir = new TempDirectory();
         var path = dir.File("x-images");
         File.WriteAllBytes(path, [0, 0, 8, 3, 0, 0]);
 
@@ -130,7 +130,7 @@ public class IdxReaderTests
     [Fact]
     public void Count_mismatch_names_both_files()
     {
-        using var dir = new TempFolder();
+        using var dir = new TempDirectory();
         var images = Idx.Images(dir.File(IdxReader.TrainImages), 3, 2, 2);
         var labels = Idx.Labels(dir.File(IdxReader.TrainLabels), [1, 2]);
 
@@ -145,7 +145,7 @@ public class IdxReaderTests
     [Fact]
     public void Label_out_of_range_is_named()
     {
-        using var dir = new TempFolder();
+        using var dir = new TempDirectory();
         var path = Idx.Labels(dir.File("x-labels"), [1, 10, 2]);
 
         var e = Assert.Throws<DataFormatException>(() => IdxReader.ReadLabels(path));
@@ -157,7 +157,7 @@ public class IdxReaderTests
     [Fact]
     public void Folder_without_train_files_says_which_files_it_needs()
     {
-        using var dir = new TempFolder();
+        using var dir = new TempDirectory();
 
         var e = Assert.Throws<DataFormatException>(() => IdxReader.ReadFolder(dir.Path, "x"));
 
@@ -169,7 +169,7 @@ public class IdxReaderTests
     [Fact]
     public void Test_images_without_labels_is_an_error()
     {
-        using var dir = new TempFolder();
+        using var dir = new TempDirectory();
         Idx.Images(dir.File(IdxReader.TrainImages), 2, 2, 2);
         Idx.Labels(dir.File(IdxReader.TrainLabels), [1, 2]);
         Idx.Images(dir.File(IdxReader.TestImages), 2, 2, 2);

@@ -1,32 +1,10 @@
-// Test helpers for the data loaders: a temporary folder deleted afterwards, and a writer of tiny
+// Test helper for the data loaders: a writer of tiny
 // IDX files (plain or gzip) so the readers are tested without MNIST on disk.
 using System.Buffers.Binary;
 using System.IO.Compression;
 using DistBackprop.Core.Data;
 
 namespace DistBackprop.Core.Tests.Data;
-
-internal sealed class TempFolder : IDisposable
-{
-    public TempFolder()
-    {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "distbackprop-data-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Path);
-    }
-
-    public string Path { get; }
-
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-
-    public string WriteText(string name, string text)
-    {
-        var path = File(name);
-        System.IO.File.WriteAllText(path, text);
-        return path;
-    }
-
-    public void Dispose() => Directory.Delete(Path, recursive: true);
-}
 
 internal static class Idx
 {

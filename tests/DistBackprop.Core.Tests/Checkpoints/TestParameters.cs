@@ -1,35 +1,8 @@
-// Test helpers for checkpoint tests: a throw-away directory, and random parameters from a fixed seed.
+// Test helpers for checkpoint tests: random parameters from a fixed seed, bit-exact comparison.
 using DistBackprop.Core.Model;
 using DistBackprop.Core.Tensors;
 
 namespace DistBackprop.Core.Tests.Checkpoints;
-
-/// <summary>A fresh directory under the system temp folder, deleted on Dispose.</summary>
-internal sealed class TempDirectory : IDisposable
-{
-    public TempDirectory()
-    {
-        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "distbackprop-ckpt-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(Path);
-    }
-
-    public string Path { get; }
-
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-
-    public string[] Names() => Directory.EnumerateFileSystemEntries(Path).Select(System.IO.Path.GetFileName).Order(StringComparer.Ordinal).ToArray()!;
-
-    public void Dispose()
-    {
-        try
-        {
-            Directory.Delete(Path, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
-}
 
 internal static class TestParameters
 {
