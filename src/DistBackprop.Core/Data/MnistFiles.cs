@@ -25,7 +25,7 @@ public static class MnistFiles
         $"MNIST not found: put {string.Join(", ", Standard.Select(s => s.File))} " +
         $"(gzipped or not; the t10k pair is the test set and may be left out) in {mnistFolder}. " +
         $"They are at {DefaultMirror}. To use another folder set DISTBACKPROP_DATA to a directory " +
-        "holding mnist/, or pass --data <folder>.";
+        "holding mnist/, or pass --data <folder>; with network access, `distbackprop download mnist` fetches and checks them.";
 
     /// <summary>
     /// Downloads the four standard files into <paramref name="mnistFolder"/> (skipping files already present

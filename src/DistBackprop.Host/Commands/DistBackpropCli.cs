@@ -62,5 +62,6 @@ public static class DistBackpropCli
         yield return PlotCommand.Create(context);
         yield return BenchCommand.Create(context);
         yield return MonitorCommand.Create(context);
+        yield return DownloadCommand.Create(context);
     }
 }
