@@ -46,22 +46,25 @@ public static class ShardReduction
                 throw new ArgumentException($"shard {s} has {shard.Gradient.Length} gradient values, expected {meanGradient.Length}", nameof(shardsInOrder));
             }
 
-            // Σ in shard order
-            if (s == 0)
-            {
-                shard.Gradient.CopyTo(meanGradient);
-            }
-            else
-            {
-                TensorPrimitives.Add(meanGradient, shard.Gradient, meanGradient);
-            }
-
             loss += shard.LossSum;
             samples += shard.Samples;
             correct += shard.Correct;
         }
 
-        // ÷ B
+        // Σ in shard order, then ÷ B — the same additions as copying s_0 and adding on, with one pass
+        // fewer over the buffer: S = 1 is a single s_0 / B, S ≥ 2 starts from s_0 + s_1.
+        if (shardsInOrder.Count == 1)
+        {
+            TensorPrimitives.Divide(shardsInOrder[0].Gradient, (float)globalBatch, meanGradient);
+            return (loss, samples, correct);
+        }
+
+        TensorPrimitives.Add(shardsInOrder[0].Gradient, shardsInOrder[1].Gradient, meanGradient);
+        for (var s = 2; s < shardsInOrder.Count; s++)
+        {
+            TensorPrimitives.Add(meanGradient, shardsInOrder[s].Gradient, meanGradient);
+        }
+
         TensorPrimitives.Divide(meanGradient, (float)globalBatch, meanGradient);
         return (loss, samples, correct);
     }

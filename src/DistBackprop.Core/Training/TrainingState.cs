@@ -4,6 +4,7 @@
 //   2. Someone computes the S shard sums (ShardReduction.ShardRange gives each shard's rows).
 //   3. CompleteStep: Σ shards in shard order ÷ B, finite check, optimizer step, advance.
 // Leaves out: who computes the shards (a loop here, actors in DistBackprop.Cluster).
+using System.Numerics.Tensors;
 using DistBackprop.Core.Model;
 using DistBackprop.Core.Optim;
 using DistBackprop.Core.Tensors;
@@ -275,16 +276,5 @@ public sealed class TrainingState
         return $"largest |weight| {max:G3} in {ParameterLayout.WeightName(at)}";
     }
 
-    private static bool HasNonFinite(ReadOnlySpan<float> values)
-    {
-        foreach (var v in values)
-        {
-            if (!float.IsFinite(v))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    private static bool HasNonFinite(ReadOnlySpan<float> values) => !TensorPrimitives.IsFiniteAll(values);
 }
