@@ -40,9 +40,9 @@ public sealed class LiveView : IRunView
                 return;
             }
 
-            if (_pending.Count < KeptLines)
+            if (!Keep(text))
             {
-                _pending.Add(text);
+                return;
             }
         }
 
@@ -59,13 +59,30 @@ public sealed class LiveView : IRunView
                 return false;
             }
 
-            if (_pending.Count < KeptLines)
+            if (!Keep(text))
             {
-                _pending.Add(text);
+                return true;
             }
         }
 
         _model.Log(text);
+        return true;
+    }
+
+    /// <summary>Keeps a line for printing after the display stops; false for a repeat of a kept line (the same notice
+    /// can arrive both as an engine event and through the engine's logger).</summary>
+    private bool Keep(string text)
+    {
+        if (_pending.Contains(text))
+        {
+            return false;
+        }
+
+        if (_pending.Count < KeptLines)
+        {
+            _pending.Add(text);
+        }
+
         return true;
     }
 
