@@ -1,7 +1,7 @@
 // Level (a) specs of the round protocol: TestProbes stand in for workers, computing their shards with
 // the same Core call a worker makes, so every scenario must still end bit-identical to the reference
 // loop: silent worker past its deadline, stale and duplicate replies, zero workers then one, a worker
-// terminated mid-step, a late joiner that must get the current weights.
+// terminated mid-step, a late joiner that must get the current weights, work declined for missing weights.
 using Akka.Actor;
 using Akka.TestKit;
 using DistBackprop.Cluster.Actors;
@@ -155,6 +155,28 @@ public class CoordinatorProtocolTests(ITestOutputHelper output) : HostedTestKit(
         a.Answer(a.Receive());
         var done = events.FishForMessage<TrainingCompleted>(_ => true);
         b.Probe.ExpectNoMsg(TimeSpan.FromMilliseconds(200)); // no work, not even TrainingFinished: b is no longer a worker
+        AssertReference(config, done);
+    }
+
+    [Fact]
+    public void Work_declined_for_missing_weights_is_dealt_again_at_once_with_the_weights()
+    {
+        // deadline 30 s: the step must not wait for it
+        var (coordinator, events, config) = Start(shards: 2, steps: 2);
+        var a = new FakeWorker(this, "a", coordinator);
+        a.Join();
+        a.Answer(a.Receive()); // step 1
+        var work2 = a.Receive(); // carries weights version 1: a holds it on the coordinator's books
+        coordinator.Tell(new WorkDeclined("a", work2.Step, work2.WeightsVersion, [0, 1]), a.Probe.Ref); // as if its channel had been replaced
+        var again = a.Receive(TimeSpan.FromSeconds(3));
+        Assert.Equal(2, again.Step);
+        Assert.Equal([0, 1], again.Shards.Select(s => s.Shard));
+        Assert.NotNull(again.Weights); // sent again, since a said it lacks them (a reassignment within a step sends none)
+        coordinator.Tell(new WorkDeclined("a", 1, 0, [0]), a.Probe.Ref); // a decline for a completed step changes nothing
+        a.Answer(again);
+        Assert.Equal(2, events.FishForMessage<StepReport>(r => r.Step == 2).ReassignedShards);
+        var done = events.FishForMessage<TrainingCompleted>(_ => true);
+        Assert.Equal(0, done.Summary.TimedOutShards);
         AssertReference(config, done);
     }
 

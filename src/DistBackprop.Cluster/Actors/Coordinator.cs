@@ -110,6 +110,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         Receive<StatusTick>(_ => Publish(Status()));
         Receive<StopTraining>(_ => HandleStop());
         Receive<WorkerLeaving>(HandleLeaving);
+        Receive<WorkDeclined>(HandleDeclined);
         Receive<SubscribeProgress>(_ => HandleSubscribe());
         Receive<ClusterEvent.UnreachableMember>(m => HandleReachability(m.Member.Address, reachable: false));
         Receive<ClusterEvent.ReachableMember>(m => HandleReachability(m.Member.Address, reachable: true));
@@ -215,6 +216,11 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
 
     private void BecomeLive(WorkerInfo w)
     {
+        if (w.Ready)
+        {
+            return; // WorkerReady and ChannelOpened both lead here; the second changes nothing
+        }
+
         w.Ready = true;
         Notice("info", $"worker {w.Id} ready; {LiveCount()} worker(s) live");
         if (_finished)
@@ -589,6 +595,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         }
 
         w.Ready = false;
+        w.DataReady = false; // live again only after it registered, reconnected and said WorkerReady over the new channel
         w.WeightsVersion = -1;
         Notice("warning", $"worker {w.Id}: tensor channel closed ({m.Reason}); {LiveCount()} worker(s) live");
         TakeBack(m.Worker, "tensor channel closed");
@@ -625,6 +632,27 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         Notice("info", $"worker {w.Id} is leaving (hands back shard(s) [{string.Join(',', m.Shards)}] of step {m.Step}); {LiveCount()} worker(s) live");
         TakeBack(Sender, "worker leaving"); // a graceful leave: not counted as a failure
         Depart(w);
+    }
+
+    private void HandleDeclined(WorkDeclined m)
+    {
+        if (!_workers.TryGetValue(Sender, out var w) || _round is null || _round.Step != m.Step)
+        {
+            return; // a step already completed (or a worker already gone): nothing to take back
+        }
+
+        w.WeightsVersion = -1; // send the weights again with its next work
+        var declined = _round.PendingOf(Sender).Where(m.Shards.Contains).ToList();
+        foreach (var s in declined)
+        {
+            _round.Release(s, "declined", timedOut: false);
+        }
+
+        if (declined.Count > 0)
+        {
+            _log.Warning("step {0}: worker {1} lacks weights version {2}; reassigning shard(s) {3}", m.Step, w.Id, m.WeightsVersion, string.Join(',', declined));
+            Reassign(declined, Sender);
+        }
     }
 
     private void HandleReachability(Address address, bool reachable)

@@ -422,8 +422,9 @@ public sealed class Worker : ReceiveActor, IWithTimers
 
         if (m.WeightsVersion != _weightsVersion || _weights is null)
         {
-            _log.Warning("worker {0}: step {1} needs weights version {2}, this worker has {3}; dropped (the coordinator resends after its deadline)",
+            _log.Warning("worker {0}: step {1} needs weights version {2}, this worker has {3}; handed back to the coordinator",
                 _settings.WorkerId, m.Step, m.WeightsVersion, _weightsVersion);
+            _coordinator?.Tell(new WorkDeclined(_settings.WorkerId, m.Step, m.WeightsVersion, m.Shards.Select(s => s.Shard).ToArray()));
             return;
         }
 

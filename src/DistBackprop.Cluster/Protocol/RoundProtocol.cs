@@ -47,5 +47,12 @@ public sealed record StopTraining : IControlMessage
 /// </summary>
 public sealed record WorkerLeaving(string WorkerId, long Step, int[] Shards) : IControlMessage;
 
+/// <summary>
+/// A worker cannot compute the shards of <paramref name="Step"/> because it lacks weights version
+/// <paramref name="WeightsVersion"/> (its tensor channel was replaced under it): the coordinator takes these shards back at
+/// once, marks the worker as holding no weights, and deals them again, so the step does not wait for the shard deadline.
+/// </summary>
+public sealed record WorkDeclined(string WorkerId, long Step, long WeightsVersion, int[] Shards) : IControlMessage;
+
 /// <summary>The coordinator took the leaving worker's shards back; the worker may leave the cluster.</summary>
 public sealed record LeaveAcknowledged(long Step) : IControlMessage;
