@@ -381,22 +381,30 @@ public sealed class Mlp<T>
         {
             case LossKind.SoftmaxCrossEntropy:
                 {
+                    // e_k = exp(z_k − max z) (one exp per output), a_k = e_k / Σ e, logΣexp(z) = max + log Σ e
                     var max = TensorPrimitives.Max<T>(z);
                     var sum = T.Zero;
                     for (var k = 0; k < z.Length; k++)
                     {
-                        sum += T.Exp(z[k] - max);
+                        var e = T.Exp(z[k] - max);
+                        if (y[k] != T.Zero)
+                        {
+                            total += y[k] * (max - z[k]); // the z_k part of y_k (logΣexp(z) − z_k), before z_k becomes e_k
+                        }
+
+                        z[k] = e;
+                        sum += e;
                     }
 
-                    var logSumExp = max + T.Log(sum);
+                    var logSum = T.Log(sum);
                     for (var k = 0; k < z.Length; k++)
                     {
                         if (y[k] != T.Zero)
                         {
-                            total += y[k] * (logSumExp - z[k]);
+                            total += y[k] * logSum;
                         }
 
-                        z[k] = T.Exp(z[k] - logSumExp);
+                        z[k] /= sum;
                     }
 
                     break;
@@ -405,9 +413,11 @@ public sealed class Mlp<T>
             case LossKind.SigmoidCrossEntropy:
                 for (var k = 0; k < z.Length; k++)
                 {
+                    // e = e^−|z| (one exp per output): σ(z) = 1/(1 + e) for z ≥ 0, e/(1 + e) for z < 0
                     var zk = z[k];
-                    total += T.Max(zk, T.Zero) - (zk * y[k]) + T.Log(T.One + T.Exp(-T.Abs(zk)));
-                    z[k] = T.One / (T.One + T.Exp(-zk));
+                    var e = T.Exp(-T.Abs(zk));
+                    total += T.Max(zk, T.Zero) - (zk * y[k]) + T.Log(T.One + e);
+                    z[k] = (zk >= T.Zero ? T.One : e) / (T.One + e);
                 }
 
                 break;
