@@ -81,6 +81,17 @@ public sealed class ValidationTests : IDisposable
         AssertUsage(r, "small.safetensors", "layers.0.weight");
     }
 
+    [Theory]
+    [InlineData("monitor --seed-nodes akka.tcp://distbackprop@127.0.0.1:4053 --max-frame-size 12QB", "--max-frame-size", "12QB")]
+    [InlineData("monitor --seed-nodes akka.tcp://distbackprop@127.0.0.1:4053 --max-frame-size 1KiB", "--max-frame-size", "at least 32 KiB")]
+    [InlineData("monitor --seed-nodes nowhere", "--seed-nodes", "nowhere")]
+    [InlineData("monitor", "--seed-nodes", "required")]
+    public void Bad_monitor_option_exits_2_naming_the_option(string args, string option, string detail)
+    {
+        var r = Cli.Run(_dir.Path, args.Split(' '));
+        AssertUsage(r, option, detail);
+    }
+
     [Fact]
     public void Unknown_option_is_System_CommandLine_usage_error()
     {

@@ -2,12 +2,14 @@
 // role (it takes no shards), subscribes to the coordinator's progress and shows the same view as the
 // coordinator's console (live in a terminal, plain lines otherwise or with --plain). Runs until Ctrl+C (exit 0)
 // or until the run ends: exit 0 when training completed, the coordinator's code when it failed (3 diverged, 1 other).
-// A malformed seed address → exit 2 naming --seed-nodes. Options come from the command line only.
+// A malformed seed address → exit 2 naming --seed-nodes; a bad --max-frame-size → exit 2 naming it. Options come from
+// the command line (cluster timings also from the configuration, as for coordinator and worker: ClusterSettings).
 // Leaves out: the cluster side (Cluster/Monitoring), drawing (Output/*).
 using System.CommandLine;
 using DistBackprop.Cluster.Hosting;
 using DistBackprop.Cluster.Monitoring;
 using DistBackprop.Cluster.Protocol;
+using DistBackprop.Host.Configuration;
 using DistBackprop.Host.Output;
 using Microsoft.Extensions.Logging;
 
@@ -26,29 +28,24 @@ public static class MonitorCommand
         var host = new Option<string>("--host") { Description = "bind address of this node", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "port of this node (0: any free port)", DefaultValueFactory = _ => 0 };
         var publicHost = new Option<string>("--public-host") { Description = "address advertised to the cluster (containers) [default: --host]" };
+        var maxFrame = new Option<string>("--max-frame-size")
+        {
+            Description = "largest Akka message, the same on every node (64MiB, 128KiB, 1048576)",
+            DefaultValueFactory = _ => "64MiB",
+        };
         var command = new Command("monitor",
             "Watch a running cluster: join it in the monitor role (no shards) and show the coordinator's progress, live or as plain lines. " +
             "Example: distbackprop monitor --seed-nodes akka.tcp://distbackprop@127.0.0.1:4053")
         {
-            seeds, host, port, publicHost,
+            seeds, host, port, publicHost, maxFrame,
         };
         TrainingCommandLine.AddCommon(command);
         command.SetAction(parseResult => CommandRunner.Run(context, () =>
         {
             context.Verbose = parseResult.GetValue<bool>("--verbose");
-            var options = new DistBackpropAkkaOptions
-            {
-                Role = NodeRole.Monitor,
-                Host = parseResult.GetValue(host) ?? "127.0.0.1",
-                Port = parseResult.GetValue(port),
-                PublicHost = parseResult.GetValue(publicHost),
-                SeedNodes = parseResult.GetValue(seeds) ?? [],
-            };
-            if (options.Validate() is { } problem)
-            {
-                throw new UsageException(problem);
-            }
-
+            var seedNodes = (parseResult.GetValue(seeds) ?? []).SelectMany(ClusterSettings.SplitSeedNodes).ToArray(); // repeated or comma-separated
+            var options = ClusterSettings.Build(context.Environment, NodeRole.Monitor, parseResult.GetValue(host) ?? "127.0.0.1", parseResult.GetValue(port),
+                parseResult.GetValue(publicHost), parseResult.GetValue(maxFrame) ?? "64MiB", "--max-frame-size", seedNodes, context.Verbose);
             return Run(context, options, parseResult.GetValue<bool>("--plain"));
         }));
         return command;
