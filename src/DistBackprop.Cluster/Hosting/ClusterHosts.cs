@@ -59,7 +59,11 @@ public static class ClusterCoordinatorHost
             },
         };
 
-        using var host = LocalTraining.BuildHost(loggerFactory, options.LogLevel, b => b.WithDistBackpropCoordinator(options, settings));
+        // The caller owns Ctrl+C/SIGTERM (cancellation stops after the step in progress and returns the weights): with Akka's
+        // own process-exit hook on, SIGTERM would stop the actor system under the running coordinator and lose the step.
+        using var host = LocalTraining.BuildHost(loggerFactory, options.LogLevel, b => b
+            .WithDistBackpropCoordinator(options, settings)
+            .AddHocon("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off", HoconAddMode.Prepend));
         await host.StartAsync(CancellationToken.None).ConfigureAwait(false);
         try
         {

@@ -2,7 +2,9 @@
 // with SIGKILL after a checkpoint and restarted with --resume at the same port while the two worker
 // processes keep running; they rejoin it and the final model equals the uninterrupted (local-mode) run's bit
 // for bit. With the newest checkpoint truncated, the restart falls back to the previous one with a warning and
-// the model is still the same. Each test prints the steps lost (recomputed) and the time to recover.
+// the model is still the same. A coordinator stopped with SIGTERM finishes the step in flight, writes --out and a
+// checkpoint of that step, exits 0, and resumes from it losing nothing. Each test prints the steps lost
+// (recomputed) and the time to recover.
 // Leaves out: worker faults (WorkerFaultTests).
 using Xunit.Abstractions;
 
@@ -19,6 +21,44 @@ public sealed class CoordinatorRestartTests(ITestOutputHelper output, LocalRefer
     [Fact(Timeout = 240_000)]
     public Task TruncatedNewestCheckpointFallsBackToThePreviousWithAWarning() =>
         KillAndResume(checkpointsBeforeKill: 2, truncateNewest: true);
+
+    [Fact(Timeout = 240_000)]
+    public async Task SigtermStopsAfterTheStepInFlightWritesFilesAndResumesLosingNothing()
+    {
+        using var scene = new Scene(output);
+        try
+        {
+            var ckpt = scene.File("ckpt");
+            string[] args = ["--min-workers", "2", "--shards", "2", "--checkpoint-dir", ckpt, "--checkpoint-every", "1000",
+                "--out", scene.File("cluster.safetensors")];
+            var first = scene.Coordinator("coordinator", [.. args, "--metrics", scene.File("metrics-1.csv")]);
+            await first.WaitForAsync("coordinator up at", FaultRun.Start);
+            var metrics1 = scene.Watch("metrics-1.csv");
+            _ = new[] { scene.Worker("worker 1"), scene.Worker("worker 2") };
+            await metrics1.WaitForStepAsync(Every, first, FaultRun.Run);
+
+            first.Terminate(); // SIGTERM, as `docker stop` or Kubernetes send it
+            Assert.Equal(0, await first.ExitCodeAsync(FaultRun.Start));
+            var stoppedAt = metrics1.Finish().Last().Step;
+            Assert.True(stoppedAt < FaultRun.Steps, $"the run ended before SIGTERM (step {stoppedAt})");
+            Assert.Contains($"stopped at step {stoppedAt}", first.Out, StringComparison.Ordinal);
+            Assert.True(File.Exists(scene.File("cluster.safetensors")), "no --out after SIGTERM");
+            var checkpoints = FaultAssert.Checkpoints(ckpt);
+            Assert.Equal(stoppedAt, checkpoints[^1].Step); // a checkpoint of the last completed step: nothing to recompute
+
+            var second = scene.Coordinator("coordinator (resumed)", [.. args, "--resume", ckpt, "--metrics", scene.File("metrics-2.csv")]);
+            var metrics2 = scene.Watch("metrics-2.csv");
+            Assert.Equal(0, await second.ExitCodeAsync(FaultRun.Run));
+            FaultAssert.EveryStepOnce(metrics2.Finish(), stoppedAt + 1, FaultRun.Steps, "metrics after the resume");
+            FaultAssert.BitIdentical(references.Model(2), scene.File("cluster.safetensors"));
+            output.WriteLine($"FIGURES coordinator SIGTERM: stopped after step {stoppedAt} with exit 0, checkpoint of that step; resumed, 0 steps lost");
+        }
+        catch
+        {
+            scene.Fail();
+            throw;
+        }
+    }
 
     private async Task KillAndResume(int checkpointsBeforeKill, bool truncateNewest)
     {
