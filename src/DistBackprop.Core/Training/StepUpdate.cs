@@ -20,6 +20,9 @@ internal sealed class StepUpdate
     /// <summary>32 KB of each buffer: pass B's four streams (W, ḡ and Adam's m, v) of a chunk fit in L2, pass A's mean in L1.</summary>
     public const int ChunkLength = 8192;
 
+    /// <summary>Below this many chunks (a model under 32 K parameters) a pass is a few µs: waking threads would cost more.</summary>
+    public const int MinParallelChunks = 4;
+
     private readonly float[] _parameters;
     private readonly float[] _meanGradient;
     private readonly Optimizer _optimizer;
@@ -37,6 +40,8 @@ internal sealed class StepUpdate
 
     private int Chunks => (_parameters.Length + ChunkLength - 1) / ChunkLength;
 
+    private KernelPool PoolFor(KernelPool pool) => Chunks >= MinParallelChunks ? pool : KernelPool.Single;
+
     /// <summary>Pass A: the mean gradient from the shard sums (lengths already checked); false if any value is not finite.</summary>
     public bool Reduce(KernelPool pool, IReadOnlyList<GradientSum> shardsInOrder, int globalBatch)
     {
@@ -45,7 +50,7 @@ internal sealed class StepUpdate
         _nonFinite = 0;
         try
         {
-            pool.Run(Chunks, this, static (chunk, u) => u.ReduceChunk(chunk));
+            PoolFor(pool).Run(Chunks, this, static (chunk, u) => u.ReduceChunk(chunk));
         }
         finally
         {
@@ -63,7 +68,7 @@ internal sealed class StepUpdate
         _optimizer.BeginStep(); // t and Adam's bias corrections advance once per step, not per chunk
         try
         {
-            pool.Run(Chunks, this, static (chunk, u) => u.ApplyChunk(chunk));
+            PoolFor(pool).Run(Chunks, this, static (chunk, u) => u.ApplyChunk(chunk));
         }
         finally
         {
