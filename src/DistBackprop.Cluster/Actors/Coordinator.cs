@@ -106,7 +106,6 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         _maxShardRows = Math.Max(1, (_state.Config.BatchSize + _state.Config.Shards - 1) / _state.Config.Shards);
         _deadlineTicks = (long)(settings.ShardDeadline.TotalSeconds * Stopwatch.Frequency);
         _serializer = TensorSerializer.For(Context.System);
-        _state.KeepMeanGradient = false; // nobody reads it here: saves a write pass over the gradient per step
         _updatePool = settings.UpdateThreads > 1 ? new Core.Tensors.KernelPool(settings.UpdateThreads) : Core.Tensors.KernelPool.Single;
 
         Receive<RegisterWorker>(HandleRegister);

@@ -107,13 +107,8 @@ public sealed class Optimizer
     /// <summary>W ← update(W, g). <paramref name="gradient"/> is the mean gradient and is left unchanged.</summary>
     public void Step(Span<float> parameters, ReadOnlySpan<float> gradient)
     {
-        if (gradient.Length != _layout.Count)
-        {
-            throw new ArgumentException($"expected {_layout.Count} gradients, got {gradient.Length}", nameof(gradient));
-        }
-
         BeginStep();
-        Apply(parameters, 0, gradient);
+        Apply(parameters, gradient, 0, _layout.Count);
     }
 
     /// <summary>Starts an update: t ← t + 1 and Adam's bias corrections for this t. Then <see cref="Apply"/> every element once.</summary>
@@ -128,21 +123,21 @@ public sealed class Optimizer
     }
 
     /// <summary>
-    /// The update begun by <see cref="BeginStep"/> on elements [start, start + gradient.Length) of the flat buffers
+    /// The update begun by <see cref="BeginStep"/> on elements [start, start + length) of the flat buffers
     /// (any range: it is split where weights end and biases begin, since decay applies to weights only).
     /// </summary>
     /// <param name="parameters">[n] all parameters, ParameterLayout order.</param>
-    /// <param name="gradient">[length] the mean gradient of elements start .. start + length − 1.</param>
-    public void Apply(Span<float> parameters, int start, ReadOnlySpan<float> gradient)
+    /// <param name="gradient">[n] the mean gradient.</param>
+    public void Apply(Span<float> parameters, ReadOnlySpan<float> gradient, int start, int length)
     {
-        if (parameters.Length != _layout.Count)
+        if (parameters.Length != _layout.Count || gradient.Length != _layout.Count)
         {
-            throw new ArgumentException($"expected {_layout.Count} parameters, got {parameters.Length}", nameof(parameters));
+            throw new ArgumentException($"expected {_layout.Count} parameters and gradients, got {parameters.Length} and {gradient.Length}");
         }
 
-        if (start < 0 || start > _layout.Count - gradient.Length)
+        if (start < 0 || length < 0 || start > _layout.Count - length)
         {
-            throw new ArgumentOutOfRangeException(nameof(start), $"range [{start}, {start}+{gradient.Length}) is not inside [0, {_layout.Count})");
+            throw new ArgumentOutOfRangeException(nameof(length), $"range [{start}, {start}+{length}) is not inside [0, {_layout.Count})");
         }
 
         if (StepCount == 0)
@@ -151,19 +146,19 @@ public sealed class Optimizer
         }
 
         // each tensor's part inside [start, end): weights with decay, biases without
-        var end = start + gradient.Length;
+        var end = start + length;
         for (var l = 0; l < _layout.LayerCount; l++)
         {
             var (weightFrom, weightTo) = Overlap(_layout.WeightOffset(l), _layout.WeightLength(l), start, end);
             if (weightFrom < weightTo)
             {
-                Update(parameters, gradient[(weightFrom - start)..(weightTo - start)], weightFrom, Settings.WeightDecay);
+                Update(parameters, gradient, weightFrom, weightTo - weightFrom, Settings.WeightDecay);
             }
 
             var (biasFrom, biasTo) = Overlap(_layout.BiasOffset(l), _layout.BiasLength(l), start, end);
             if (biasFrom < biasTo)
             {
-                Update(parameters, gradient[(biasFrom - start)..(biasTo - start)], biasFrom, 0f);
+                Update(parameters, gradient, biasFrom, biasTo - biasFrom, 0f);
             }
         }
     }
@@ -174,12 +169,12 @@ public sealed class Optimizer
     // Vectorised with Vector<float>, the same operations in the same order as the scalar tail (separate
     // multiply and add, never a fused multiply-add; sqrt and division are exact in both), so every element
     // gets the bit-identical value whatever the vector width or where the tail starts.
-    private void Update(Span<float> parameters, ReadOnlySpan<float> g, int offset, float decay)
+    private void Update(Span<float> parameters, ReadOnlySpan<float> gradient, int offset, int length, float decay)
     {
         var s = Settings;
         float adamStep = _adamStep, adamBias2Sqrt = _adamBias2Sqrt;
-        var length = g.Length;
         var w = parameters.Slice(offset, length);
+        var g = gradient.Slice(offset, length);
         var lr = s.LearningRate;
         var width = Vector<float>.Count;
         var vectorEnd = Vector.IsHardwareAccelerated ? length - (length % width) : 0;

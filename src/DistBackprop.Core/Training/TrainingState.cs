@@ -153,12 +153,8 @@ public sealed class TrainingState
     /// <summary>Rows of the current epoch already trained on.</summary>
     public int Position { get; private set; }
 
-    /// <summary>The mean gradient of the last completed step (while <see cref="KeepMeanGradient"/>).</summary>
+    /// <summary>The mean gradient of the last completed step.</summary>
     public ReadOnlySpan<float> LastMeanGradient => _meanGradient;
-
-    /// <summary>Fill <see cref="LastMeanGradient"/> at each step (default). Off saves a write pass over the gradient
-    /// (the coordinator's setting): the update then holds the mean only chunk by chunk.</summary>
-    public bool KeepMeanGradient { get; set; } = true;
 
     public int StepsPerEpoch => (SampleCount + Config.BatchSize - 1) / Config.BatchSize;
 
@@ -216,11 +212,9 @@ public sealed class TrainingState
             throw new InvalidOperationException($"step {plan.Step}: shards covered {samples} samples, the batch has {plan.BatchSize}");
         }
 
-        // pass A, the mean gradient checked before any weight changes; if it is not finite, the whole mean is
-        // computed to name the layer tensor where it broke
-        if (!_update.Check(pool, shardsInOrder, plan.BatchSize))
+        // pass A, the mean gradient; checked first, so that the message names the layer tensor where it broke
+        if (!_update.Reduce(pool, shardsInOrder, plan.BatchSize))
         {
-            ShardReduction.Reduce(shardsInOrder, plan.BatchSize, _meanGradient);
             CheckFinite(plan.Step, _meanGradient, "gradient");
         }
 
@@ -231,7 +225,7 @@ public sealed class TrainingState
         }
 
         // pass B, the optimizer step (+ copy)
-        if (!_update.Apply(pool, shardsInOrder, plan.BatchSize, weightsCopy, KeepMeanGradient))
+        if (!_update.Apply(pool, weightsCopy))
         {
             CheckFinite(plan.Step, Parameters, "weight");
         }

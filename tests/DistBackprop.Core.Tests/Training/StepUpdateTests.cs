@@ -2,8 +2,7 @@
 // against the plain unfused sequence written out per element in this file: Σ shards in shard order, ÷ B, then the
 // torch.optim rule. Bit for bit, for every optimizer with and without weight decay, 1/2/3 threads, 1 and 3 shards,
 // on a model of 17,620 parameters (three chunks, the last partial; chunk ends inside a weight tensor; tensors not
-// multiples of the vector width), keeping the mean gradient or not. Also: the divergence checks of both passes,
-// and zero allocation in steady state.
+// multiples of the vector width). Also: the divergence checks of both passes, and zero allocation in steady state.
 using DistBackprop.Core.Model;
 using DistBackprop.Core.Optim;
 using DistBackprop.Core.Tensors;
@@ -43,7 +42,7 @@ public class StepUpdateTests(ITestOutputHelper output)
         var settings = new OptimizerSettings(kind, LearningRate: 0.05f, Momentum: 0.8f, WeightDecay: decay);
         var config = new TrainingConfig(Spec, settings, batch, Epochs: null, MaxSteps: 10, Seed: 1, Shuffle: false, Shards: shards);
         var initial = Initializer.Create(Spec, 5);
-        var state = new TrainingState(config, 48, initial.ToArray()) { KeepMeanGradient = threads != 2 };
+        var state = new TrainingState(config, 48, initial.ToArray());
         var reference = new Unfused(settings, Spec.Layout, initial.ToArray());
         var copy = new float[Spec.ParameterCount];
         var random = new Random(11);
@@ -61,16 +60,12 @@ public class StepUpdateTests(ITestOutputHelper output)
                 maxDiff = Math.Max(maxDiff, Math.Abs(state.Parameters[i] - reference.Weights[i]));
             }
 
-            if (state.KeepMeanGradient)
-            {
-                Assert.Equal(reference.Mean, state.LastMeanGradient.ToArray());
-            }
-
+            Assert.Equal(reference.Mean, state.LastMeanGradient.ToArray());
             Assert.Equal(reference.Weights, state.Parameters);
             Assert.Equal(state.Parameters, copy);
         }
 
-        output.WriteLine($"{kind} λ={decay} threads={threads} S={shards} keep mean {state.KeepMeanGradient}: max |fused − unfused| = {maxDiff:G3} over 3 steps");
+        output.WriteLine($"{kind} λ={decay} threads={threads} S={shards}: max |fused − unfused| = {maxDiff:G3} over 3 steps");
         Assert.Equal(3, state.Optimizer.StepCount); // t advances once per step, not per chunk
     }
 
@@ -81,7 +76,6 @@ public class StepUpdateTests(ITestOutputHelper output)
     {
         using var pool = new KernelPool(threads);
         var state = NewState(OptimizerKind.Momentum, shards: 2);
-        state.KeepMeanGradient = false; // as on the coordinator: the mean is computed in full only to find the tensor
         var before = state.Parameters.ToArray();
         var copy = new float[Spec.ParameterCount];
         var a = new GradientSum(Spec.ParameterCount) { Samples = 2 };
@@ -211,7 +205,7 @@ public class StepUpdateAllocationTests(ITestOutputHelper output)
         var spec = new ModelSpec([301, 57, 7], Activation.Relu, LossKind.SoftmaxCrossEntropy);
         var config = new TrainingConfig(spec, new OptimizerSettings(OptimizerKind.Adam, 1e-3f, WeightDecay: 0.01f), BatchSize: 4, Epochs: null,
             MaxSteps: null, Seed: 1, Shuffle: true, Shards: 2);
-        var state = new TrainingState(config, 4 * 1000, Initializer.Create(spec, 2)) { KeepMeanGradient = threads == 1 }; // no epoch end (a reshuffle) inside the windows
+        var state = new TrainingState(config, 4 * 1000, Initializer.Create(spec, 2)); // no epoch end (a reshuffle) inside the windows
         GradientSum[] shards = [new(spec.ParameterCount) { Samples = 2 }, new(spec.ParameterCount) { Samples = 2 }];
         shards[0].Gradient.AsSpan().Fill(0.01f);
         shards[1].Gradient.AsSpan().Fill(-0.02f);
