@@ -40,6 +40,12 @@
  *
  * Buffers: the weights snapshot sent with a step lives in one of two buffers (overwritten two steps later, see
  * ComputeShards); gradients that came through the serializer go back to its TensorPool once reduced or dropped.
+ * The optimizer step writes the new weights into the next step's buffer as it goes (CompleteStep's weightsCopy),
+ * so dispatching copies nothing unless the buffer is not yet that version (the first step, after a resume).
+ *
+ * Cores: the update runs on a KernelPool of CoordinatorSettings.UpdateThreads threads. Workers wait for the next
+ * weights while it runs, so local mode gives it every core the workers use (workers × kernel threads), and a
+ * cluster coordinator process the cores of its machine.
  */
 using System.Diagnostics;
 using Akka.Actor;
@@ -71,6 +77,8 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     private readonly TensorSerializer? _serializer;
 
     private readonly float[][] _snapshots = new float[2][];
+    private readonly long[] _snapshotVersions = [-1, -1]; // the weights version (steps done) each buffer holds
+    private readonly Core.Tensors.KernelPool _updatePool;
     private readonly Dictionary<string, long> _shardsByWorker = new(StringComparer.Ordinal);
     private readonly List<WorkerStatus> _departed = new();
     private ICoordinatorTransport _transport = AkkaCoordinatorTransport.Instance;
@@ -98,6 +106,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         _maxShardRows = Math.Max(1, (_state.Config.BatchSize + _state.Config.Shards - 1) / _state.Config.Shards);
         _deadlineTicks = (long)(settings.ShardDeadline.TotalSeconds * Stopwatch.Frequency);
         _serializer = TensorSerializer.For(Context.System);
+        _updatePool = settings.UpdateThreads > 1 ? new Core.Tensors.KernelPool(settings.UpdateThreads) : Core.Tensors.KernelPool.Single;
 
         Receive<RegisterWorker>(HandleRegister);
         Receive<WorkerReady>(HandleReady);
@@ -146,6 +155,11 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     protected override void PostStop()
     {
         _transport.Dispose();
+        if (_updatePool != Core.Tensors.KernelPool.Single)
+        {
+            _updatePool.Dispose();
+        }
+
         if (IsClustered)
         {
             Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
@@ -268,9 +282,15 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             indices[s] = plan.ShardIndices(s).ToArray();
         }
 
-        // read-only until step Step + 2 is dispatched, shared by every ComputeShards of this step (see ComputeShards)
-        _snapshot = _snapshots[plan.Step % 2] ??= new float[_state.Parameters.Length];
-        _state.Parameters.CopyTo(_snapshot, 0);
+        // read-only until step Step + 2 is dispatched, shared by every ComputeShards of this step (see ComputeShards);
+        // normally already written by the last optimizer step (CompleteStep)
+        _snapshot = SnapshotBuffer(plan.Step);
+        if (_snapshotVersions[plan.Step % 2] != _state.Step)
+        {
+            _state.Parameters.CopyTo(_snapshot, 0);
+            _snapshotVersions[plan.Step % 2] = _state.Step;
+        }
+
         _timing.Clear();
         _firstArrival = 0;
         _serializerAtDispatch = _serializer?.Elapsed ?? TimeSpan.Zero;
@@ -444,7 +464,11 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         StepOutcome outcome;
         try
         {
-            outcome = _state.CompleteStep(round.SlotsInShardOrder());
+            // the new weights also go into the buffer of step Step + 1: step Step − 1's, which it replaces now anyway
+            var next = round.Step + 1;
+            _snapshotVersions[next % 2] = -1;
+            outcome = _state.CompleteStep(round.SlotsInShardOrder(), _updatePool, SnapshotBuffer(next));
+            _snapshotVersions[next % 2] = _state.Step;
         }
         catch (TrainingDivergedException e)
         {
@@ -491,6 +515,8 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
 
         DispatchStep();
     }
+
+    private float[] SnapshotBuffer(long step) => _snapshots[step % 2] ??= new float[_state.Parameters.Length];
 
     private StepReport Report(StepOutcome o, GradientRound round, long now)
     {

@@ -21,6 +21,10 @@ public sealed record CoordinatorSettings
     /// <summary>Workers that must be ready before step 1 (`--min-workers`); later the run goes on with whoever is alive.</summary>
     public int MinWorkers { get; init; } = 1;
 
+    /// <summary>Kernel threads for the optimizer update after each step (TrainingState.CompleteStep); any count gives the same
+    /// bits. The workers wait while it runs, so it may use their cores: local mode sets workers × kernel threads.</summary>
+    public int UpdateThreads { get; init; } = 1;
+
     /// <summary>A shard not back by then is given to another worker (the late reply still counts if it comes first).</summary>
     public TimeSpan ShardDeadline { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -57,6 +61,7 @@ public sealed record CoordinatorSettings
     public string? Validate() =>
         CheckpointEvery < 0 ? $"--checkpoint-every must be 0 or more (got {CheckpointEvery})"
         : CheckpointEvery > 0 && string.IsNullOrWhiteSpace(CheckpointDirectory) ? "--checkpoint-every needs --checkpoint-dir"
+        : UpdateThreads < 1 ? $"the coordinator needs at least 1 update thread (got {UpdateThreads})"
         : MinWorkers < 1 ? $"--min-workers must be at least 1 (got {MinWorkers})"
         : ShardDeadline <= TimeSpan.Zero ? $"the shard deadline must be positive (got {ShardDeadline})"
         : null;

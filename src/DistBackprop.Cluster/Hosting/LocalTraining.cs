@@ -96,6 +96,7 @@ public static class LocalTraining
             State = state,
             Dataset = new DatasetDescriptor(options.DataSource, options.DataSeed, options.TestSplit, train.Fingerprint, train.Count),
             MinWorkers = options.Workers,
+            UpdateThreads = options.Workers * options.ThreadsPerWorker, // the workers are idle during the update: it gets their cores
             ShardDeadline = akka.ShardDeadline,
             AfterStep = options.AfterStep,
             CheckpointDirectory = options.CheckpointDirectory,

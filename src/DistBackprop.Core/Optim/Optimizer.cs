@@ -6,6 +6,8 @@
 //   momentum:  v ← μ·v + g (v = g on the first step);  W ← W − α·v
 //   nesterov:  v as momentum;                          W ← W − α·(g + μ·v)
 //   adam:      m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  W ← W − (α/(1−β₁ᵗ))·m / (√v/√(1−β₂ᵗ) + ε)
+// A step is BeginStep (t ← t + 1, once) then Apply over any split of [0, n) into ranges, in any order
+// or in parallel: every element's update depends only on that element, so the bits do not depend on the split.
 using System.Globalization;
 using System.Numerics;
 using DistBackprop.Core.Model;
@@ -54,6 +56,8 @@ public sealed class Optimizer
     private readonly ParameterLayout _layout;
     private readonly float[] _first;   // momentum buffer v, or Adam's m
     private readonly float[] _second;  // Adam's v
+    private float _adamStep;           // α/(1−β₁ᵗ) for the step begun
+    private float _adamBias2Sqrt;      // √(1−β₂ᵗ) for the step begun
 
     public Optimizer(OptimizerSettings settings, ParameterLayout layout)
     {
@@ -103,30 +107,72 @@ public sealed class Optimizer
     /// <summary>W ← update(W, g). <paramref name="gradient"/> is the mean gradient and is left unchanged.</summary>
     public void Step(Span<float> parameters, ReadOnlySpan<float> gradient)
     {
+        BeginStep();
+        Apply(parameters, gradient, 0, _layout.Count);
+    }
+
+    /// <summary>Starts an update: t ← t + 1 and Adam's bias corrections for this t. Then <see cref="Apply"/> every element once.</summary>
+    public void BeginStep()
+    {
+        StepCount++;
+        var s = Settings;
+        var bias1 = 1 - Math.Pow(s.Beta1, StepCount);
+        var bias2 = 1 - Math.Pow(s.Beta2, StepCount);
+        _adamStep = (float)(s.LearningRate / bias1);
+        _adamBias2Sqrt = (float)Math.Sqrt(bias2);
+    }
+
+    /// <summary>
+    /// The update begun by <see cref="BeginStep"/> on elements [start, start + length) of the flat buffers
+    /// (any range: it is split where weights end and biases begin, since decay applies to weights only).
+    /// </summary>
+    /// <param name="parameters">[n] all parameters, ParameterLayout order.</param>
+    /// <param name="gradient">[n] the mean gradient.</param>
+    public void Apply(Span<float> parameters, ReadOnlySpan<float> gradient, int start, int length)
+    {
         if (parameters.Length != _layout.Count || gradient.Length != _layout.Count)
         {
             throw new ArgumentException($"expected {_layout.Count} parameters and gradients, got {parameters.Length} and {gradient.Length}");
         }
 
-        StepCount++;
-        var s = Settings;
-        var bias1 = 1 - Math.Pow(s.Beta1, StepCount);
-        var bias2 = 1 - Math.Pow(s.Beta2, StepCount);
-        var adamStep = (float)(s.LearningRate / bias1);
-        var adamBias2Sqrt = (float)Math.Sqrt(bias2);
+        if (start < 0 || length < 0 || start > _layout.Count - length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(length), $"range [{start}, {start}+{length}) is not inside [0, {_layout.Count})");
+        }
+
+        if (StepCount == 0)
+        {
+            throw new InvalidOperationException("Apply before BeginStep");
+        }
+
+        // each tensor's part inside [start, end): weights with decay, biases without
+        var end = start + length;
         for (var l = 0; l < _layout.LayerCount; l++)
         {
-            Update(parameters, gradient, _layout.WeightOffset(l), _layout.WeightLength(l), s.WeightDecay, adamStep, adamBias2Sqrt);
-            Update(parameters, gradient, _layout.BiasOffset(l), _layout.BiasLength(l), 0f, adamStep, adamBias2Sqrt);
+            var (weightFrom, weightTo) = Overlap(_layout.WeightOffset(l), _layout.WeightLength(l), start, end);
+            if (weightFrom < weightTo)
+            {
+                Update(parameters, gradient, weightFrom, weightTo - weightFrom, Settings.WeightDecay);
+            }
+
+            var (biasFrom, biasTo) = Overlap(_layout.BiasOffset(l), _layout.BiasLength(l), start, end);
+            if (biasFrom < biasTo)
+            {
+                Update(parameters, gradient, biasFrom, biasTo - biasFrom, 0f);
+            }
         }
     }
+
+    private static (int From, int To) Overlap(int offset, int count, int start, int end) =>
+        (Math.Max(start, offset), Math.Min(end, offset + count));
 
     // Vectorised with Vector<float>, the same operations in the same order as the scalar tail (separate
     // multiply and add, never a fused multiply-add; sqrt and division are exact in both), so every element
     // gets the bit-identical value whatever the vector width or where the tail starts.
-    private void Update(Span<float> parameters, ReadOnlySpan<float> gradient, int offset, int length, float decay, float adamStep, float adamBias2Sqrt)
+    private void Update(Span<float> parameters, ReadOnlySpan<float> gradient, int offset, int length, float decay)
     {
         var s = Settings;
+        float adamStep = _adamStep, adamBias2Sqrt = _adamBias2Sqrt;
         var w = parameters.Slice(offset, length);
         var g = gradient.Slice(offset, length);
         var lr = s.LearningRate;

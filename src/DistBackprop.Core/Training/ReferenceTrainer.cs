@@ -12,6 +12,7 @@ public sealed class ReferenceTrainer
     private readonly Dataset _train;
     private readonly Mlp<float> _mlp;
     private readonly GradientSum[] _shards;
+    private readonly KernelPool _pool;
 
     public ReferenceTrainer(TrainingConfig config, Dataset train, float[] initialParameters, KernelPool? pool = null)
     {
@@ -20,6 +21,7 @@ public sealed class ReferenceTrainer
         State = new TrainingState(config, train.Count, initialParameters);
         var maxShard = (config.BatchSize + config.Shards - 1) / config.Shards;
         _mlp = new Mlp<float>(config.Spec, Math.Max(1, maxShard), pool);
+        _pool = pool ?? KernelPool.Single; // also splits the coordinator's update: the shards are done by then
         _shards = new GradientSum[config.Shards];
         for (var s = 0; s < _shards.Length; s++)
         {
@@ -43,7 +45,7 @@ public sealed class ReferenceTrainer
             ComputeShard(_mlp, State.Parameters, _train, plan.ShardIndices(s).Span, _shards[s]);
         }
 
-        return State.CompleteStep(_shards);
+        return State.CompleteStep(_shards, _pool, weightsCopy: null);
     }
 
     /// <summary>Runs to the end, calling <paramref name="onStep"/> after every step.</summary>

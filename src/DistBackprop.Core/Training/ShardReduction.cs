@@ -29,6 +29,14 @@ public static class ShardReduction
     /// </summary>
     public static (double LossSum, int Samples, int Correct) Reduce(IReadOnlyList<GradientSum> shardsInOrder, int globalBatch, Span<float> meanGradient)
     {
+        var totals = Totals(shardsInOrder, globalBatch, meanGradient.Length);
+        ReduceRange(shardsInOrder, globalBatch, meanGradient, 0, meanGradient.Length);
+        return totals;
+    }
+
+    /// <summary>Checks that every shard has <paramref name="length"/> gradient values; the summed loss, samples and correct count.</summary>
+    public static (double LossSum, int Samples, int Correct) Totals(IReadOnlyList<GradientSum> shardsInOrder, int globalBatch, int length)
+    {
         ArgumentNullException.ThrowIfNull(shardsInOrder);
         ArgumentOutOfRangeException.ThrowIfLessThan(globalBatch, 1);
         if (shardsInOrder.Count == 0)
@@ -41,9 +49,9 @@ public static class ShardReduction
         for (var s = 0; s < shardsInOrder.Count; s++)
         {
             var shard = shardsInOrder[s];
-            if (shard.Gradient.Length != meanGradient.Length)
+            if (shard.Gradient.Length != length)
             {
-                throw new ArgumentException($"shard {s} has {shard.Gradient.Length} gradient values, expected {meanGradient.Length}", nameof(shardsInOrder));
+                throw new ArgumentException($"shard {s} has {shard.Gradient.Length} gradient values, expected {length}", nameof(shardsInOrder));
             }
 
             loss += shard.LossSum;
@@ -51,21 +59,32 @@ public static class ShardReduction
             correct += shard.Correct;
         }
 
+        return (loss, samples, correct);
+    }
+
+    /// <summary>
+    /// The mean on elements [start, start + length) only (shards already checked by <see cref="Totals"/>): the
+    /// additions are element-wise, so reducing a buffer range by range gives the same bits as all at once.
+    /// </summary>
+    /// <param name="meanGradient">[n] the whole mean buffer; only the range is written.</param>
+    public static void ReduceRange(IReadOnlyList<GradientSum> shardsInOrder, int globalBatch, Span<float> meanGradient, int start, int length)
+    {
+        var mean = meanGradient.Slice(start, length);
+
         // Σ in shard order, then ÷ B — the same additions as copying s_0 and adding on, with one pass
         // fewer over the buffer: S = 1 is a single s_0 / B, S ≥ 2 starts from s_0 + s_1.
         if (shardsInOrder.Count == 1)
         {
-            TensorPrimitives.Divide(shardsInOrder[0].Gradient, (float)globalBatch, meanGradient);
-            return (loss, samples, correct);
+            TensorPrimitives.Divide(shardsInOrder[0].Gradient.AsSpan(start, length), (float)globalBatch, mean);
+            return;
         }
 
-        TensorPrimitives.Add(shardsInOrder[0].Gradient, shardsInOrder[1].Gradient, meanGradient);
+        TensorPrimitives.Add(shardsInOrder[0].Gradient.AsSpan(start, length), shardsInOrder[1].Gradient.AsSpan(start, length), mean);
         for (var s = 2; s < shardsInOrder.Count; s++)
         {
-            TensorPrimitives.Add(meanGradient, shardsInOrder[s].Gradient, meanGradient);
+            TensorPrimitives.Add(mean, shardsInOrder[s].Gradient.AsSpan(start, length), mean);
         }
 
-        TensorPrimitives.Divide(meanGradient, (float)globalBatch, meanGradient);
-        return (loss, samples, correct);
+        TensorPrimitives.Divide(mean, (float)globalBatch, mean);
     }
 }

@@ -2,7 +2,8 @@
 // which rows form the next global batch, and how shard results become a weight update.
 //   1. BeginStep: the next B indices of this epoch's order (seeded shuffle, or file order).
 //   2. Someone computes the S shard sums (ShardReduction.ShardRange gives each shard's rows).
-//   3. CompleteStep: Σ shards in shard order ÷ B, finite check, optimizer step, advance.
+//   3. CompleteStep: Σ shards in shard order ÷ B, finite check, optimizer step, finite check, advance
+//      (StepUpdate: two fused passes, split over the caller's kernel threads).
 // Leaves out: who computes the shards (a loop here, actors in DistBackprop.Cluster).
 using System.Numerics.Tensors;
 using DistBackprop.Core.Model;
@@ -113,6 +114,7 @@ public sealed class TrainingState
 {
     private readonly int[] _order;
     private readonly float[] _meanGradient;
+    private readonly StepUpdate _update;
 
     public TrainingState(TrainingConfig config, int sampleCount, float[] initialParameters)
     {
@@ -130,6 +132,7 @@ public sealed class TrainingState
         _order = new int[sampleCount];
         _meanGradient = new float[config.Spec.ParameterCount];
         EpochOrder.Fill(config.Seed, 0, config.Shuffle, _order);
+        _update = new StepUpdate(Parameters, _meanGradient, Optimizer);
     }
 
     public TrainingConfig Config { get; }
@@ -180,31 +183,52 @@ public sealed class TrainingState
     }
 
     /// <summary>Reduces the shard sums (index = shard), checks them, applies the optimizer and advances.</summary>
-    public StepOutcome CompleteStep(IReadOnlyList<GradientSum> shardsInOrder)
+    public StepOutcome CompleteStep(IReadOnlyList<GradientSum> shardsInOrder) => CompleteStep(shardsInOrder, KernelPool.Single, null);
+
+    /// <summary>
+    /// As <see cref="CompleteStep(IReadOnlyList{GradientSum})"/>, with the update split over <paramref name="pool"/>'s
+    /// threads (same bits for any count), and the new weights also written to <paramref name="weightsCopy"/> if given
+    /// (the coordinator's next snapshot, saving a pass over the weights).
+    /// </summary>
+    /// <param name="weightsCopy">[ParameterCount] or null; on divergence it holds the diverged weights.</param>
+    public StepOutcome CompleteStep(IReadOnlyList<GradientSum> shardsInOrder, KernelPool pool, float[]? weightsCopy)
     {
         ArgumentNullException.ThrowIfNull(shardsInOrder);
+        ArgumentNullException.ThrowIfNull(pool);
         var plan = BeginStep();
         if (shardsInOrder.Count != Config.Shards)
         {
             throw new ArgumentException($"expected {Config.Shards} shard results, got {shardsInOrder.Count}", nameof(shardsInOrder));
         }
 
-        var (lossSum, samples, correct) = ShardReduction.Reduce(shardsInOrder, plan.BatchSize, _meanGradient);
+        if (weightsCopy is not null && weightsCopy.Length != Parameters.Length)
+        {
+            throw new ArgumentException($"{weightsCopy.Length} values for the weights copy, the model has {Parameters.Length}", nameof(weightsCopy));
+        }
+
+        var (lossSum, samples, correct) = ShardReduction.Totals(shardsInOrder, plan.BatchSize, _meanGradient.Length);
         if (samples != plan.BatchSize)
         {
             throw new InvalidOperationException($"step {plan.Step}: shards covered {samples} samples, the batch has {plan.BatchSize}");
         }
 
-        // gradient first, so that the message names the layer tensor where it broke
-        CheckFinite(plan.Step, _meanGradient, "gradient");
+        // pass A, the mean gradient; checked first, so that the message names the layer tensor where it broke
+        if (!_update.Reduce(pool, shardsInOrder, plan.BatchSize))
+        {
+            CheckFinite(plan.Step, _meanGradient, "gradient");
+        }
+
         var loss = lossSum / plan.BatchSize;
         if (!double.IsFinite(loss))
         {
             throw new TrainingDivergedException(plan.Step, $"the loss is {loss} ({LargestWeight()})");
         }
 
-        Optimizer.Step(Parameters, _meanGradient);
-        CheckFinite(plan.Step, Parameters, "weight");
+        // pass B, the optimizer step (+ copy)
+        if (!_update.Apply(pool, weightsCopy))
+        {
+            CheckFinite(plan.Step, Parameters, "weight");
+        }
 
         Step++;
         Position += plan.BatchSize;

@@ -91,6 +91,7 @@ public sealed class ClusterEngine : ITrainingEngine
             State = state,
             Dataset = _describeData(job.Train),
             MinWorkers = _minWorkers,
+            UpdateThreads = Environment.ProcessorCount, // the workers wait for the new weights meanwhile
             AfterStep = (s, r) => observer.OnStep(s, Outcome(s, r), Timings(r)),
             AfterStepEvent = _events is { } events ? (_, _) => events.TakeEpochEvent() : null,
             Events = e =>

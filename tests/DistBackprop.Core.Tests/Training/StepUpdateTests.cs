@@ -1,0 +1,237 @@
+// The coordinator's fused, chunked, multi-threaded update (TrainingState.CompleteStep with a pool and a weights copy)
+// against the plain unfused sequence written out per element in this file: Σ shards in shard order, ÷ B, then the
+// torch.optim rule. Bit for bit, for every optimizer with and without weight decay, 1/2/3 threads, 1 and 3 shards,
+// on a model of 17,620 parameters (three chunks, the last partial; chunk ends inside a weight tensor; tensors not
+// multiples of the vector width). Also: the divergence checks of both passes, and zero allocation in steady state.
+using DistBackprop.Core.Model;
+using DistBackprop.Core.Optim;
+using DistBackprop.Core.Tensors;
+using DistBackprop.Core.Training;
+using Xunit.Abstractions;
+
+namespace DistBackprop.Core.Tests.Training;
+
+public class StepUpdateTests(ITestOutputHelper output)
+{
+    private static readonly ModelSpec Spec = new([301, 57, 7], Activation.Relu, LossKind.SoftmaxCrossEntropy);
+
+    public static TheoryData<OptimizerKind, float, int, int> Cases()
+    {
+        var data = new TheoryData<OptimizerKind, float, int, int>();
+        foreach (var kind in Enum.GetValues<OptimizerKind>())
+        {
+            foreach (var decay in new[] { 0f, 0.01f })
+            {
+                foreach (var threads in new[] { 1, 2, 3 })
+                {
+                    data.Add(kind, decay, threads, threads == 2 ? 1 : 3);
+                }
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Fused_update_is_bit_identical_to_the_unfused_sequence(OptimizerKind kind, float decay, int threads, int shards)
+    {
+        Assert.True(Spec.ParameterCount > 2 * StepUpdateChunk && Spec.ParameterCount % StepUpdateChunk != 0, "the model must span a partial third chunk");
+        using var pool = new KernelPool(threads);
+        const int batch = 12;
+        var settings = new OptimizerSettings(kind, LearningRate: 0.05f, Momentum: 0.8f, WeightDecay: decay);
+        var config = new TrainingConfig(Spec, settings, batch, Epochs: null, MaxSteps: 10, Seed: 1, Shuffle: false, Shards: shards);
+        var initial = Initializer.Create(Spec, 5);
+        var state = new TrainingState(config, 48, initial.ToArray());
+        var reference = new Unfused(settings, Spec.Layout, initial.ToArray());
+        var copy = new float[Spec.ParameterCount];
+        var random = new Random(11);
+        double maxDiff = 0;
+        for (var t = 1; t <= 3; t++)
+        {
+            var plan = state.BeginStep();
+            var sums = Enumerable.Range(0, shards).Select(s => RandomShard(random, plan.ShardIndices(s).Length)).ToArray();
+
+            state.CompleteStep(sums, pool, copy);
+            reference.Step(sums, batch);
+
+            for (var i = 0; i < copy.Length; i++)
+            {
+                maxDiff = Math.Max(maxDiff, Math.Abs(state.Parameters[i] - reference.Weights[i]));
+            }
+
+            Assert.Equal(reference.Mean, state.LastMeanGradient.ToArray());
+            Assert.Equal(reference.Weights, state.Parameters);
+            Assert.Equal(state.Parameters, copy);
+        }
+
+        output.WriteLine($"{kind} λ={decay} threads={threads} S={shards}: max |fused − unfused| = {maxDiff:G3} over 3 steps");
+        Assert.Equal(3, state.Optimizer.StepCount); // t advances once per step, not per chunk
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void A_non_finite_gradient_in_the_last_chunk_is_reported_before_any_weight_or_optimizer_state_changes(int threads)
+    {
+        using var pool = new KernelPool(threads);
+        var state = NewState(OptimizerKind.Momentum, shards: 2);
+        var before = state.Parameters.ToArray();
+        var copy = new float[Spec.ParameterCount];
+        var a = new GradientSum(Spec.ParameterCount) { Samples = 2 };
+        var b = new GradientSum(Spec.ParameterCount) { Samples = 2 };
+        a.Gradient[Spec.Layout.BiasOffset(1) + 3] = 3e38f; // finite in each shard, +∞ once summed
+        b.Gradient[Spec.Layout.BiasOffset(1) + 3] = 3e38f;
+
+        var e = Assert.Throws<TrainingDivergedException>(() => state.CompleteStep([a, b], pool, copy));
+
+        output.WriteLine(e.Message);
+        Assert.StartsWith("training diverged at step 1: non-finite gradient in layers.1.bias (layer 1): ", e.Message, StringComparison.Ordinal);
+        Assert.Equal(before, state.Parameters);
+        Assert.Equal(0, state.Optimizer.StepCount);
+        Assert.Equal(0, state.Step);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void A_weight_that_overflows_in_the_step_is_reported_with_its_tensor(int threads)
+    {
+        using var pool = new KernelPool(threads);
+        var state = NewState(OptimizerKind.Sgd, shards: 1, learningRate: 10f);
+        var at = Spec.Layout.WeightOffset(0) + StepUpdateChunk + 5; // second chunk
+        state.Parameters[at] = 3e38f;
+        var shard = new GradientSum(Spec.ParameterCount) { Samples = 4 };
+        shard.Gradient[at] = -2e38f; // mean −5e37 (B = 4): w − 10·ḡ = 3e38 + 5e38 → +∞
+
+        var e = Assert.Throws<TrainingDivergedException>(() => state.CompleteStep([shard], pool, weightsCopy: null));
+
+        output.WriteLine(e.Message);
+        Assert.StartsWith("training diverged at step 1: non-finite weight in layers.0.weight (layer 0): ", e.Message, StringComparison.Ordinal);
+    }
+
+    private static int StepUpdateChunk => 8192; // StepUpdate.ChunkLength (internal)
+
+    private static TrainingState NewState(OptimizerKind kind, int shards, float learningRate = 0.1f)
+    {
+        var config = new TrainingConfig(Spec, new OptimizerSettings(kind, learningRate), BatchSize: 4, Epochs: 1, MaxSteps: null, Seed: 1, Shuffle: false, Shards: shards);
+        return new TrainingState(config, 4, Initializer.Create(Spec, 2));
+    }
+
+    // gradient sums of varied sign and magnitude, so that the order of additions shows in the bits
+    private static GradientSum RandomShard(Random random, int samples)
+    {
+        var sum = new GradientSum(Spec.ParameterCount) { Samples = samples, LossSum = samples * 0.5 };
+        for (var i = 0; i < sum.Gradient.Length; i++)
+        {
+            sum.Gradient[i] = (float)((random.NextDouble() - 0.5) * Math.Pow(10, random.Next(-3, 3)));
+        }
+
+        return sum;
+    }
+
+    /// <summary>The unfused sequence, one element at a time: ḡ = (Σ_s g_s) / B, then the optimizer rule.</summary>
+    private sealed class Unfused(OptimizerSettings s, ParameterLayout layout, float[] weights)
+    {
+        private readonly float[] _first = new float[layout.Count];
+        private readonly float[] _second = new float[layout.Count];
+        private long _t;
+
+        public float[] Weights { get; } = weights;
+
+        public float[] Mean { get; } = new float[layout.Count];
+
+        public void Step(GradientSum[] shards, int batch)
+        {
+            for (var i = 0; i < Mean.Length; i++)
+            {
+                var sum = shards[0].Gradient[i];
+                for (var k = 1; k < shards.Length; k++)
+                {
+                    sum += shards[k].Gradient[i];
+                }
+
+                Mean[i] = sum / batch;
+            }
+
+            _t++;
+            var adamStep = (float)(s.LearningRate / (1 - Math.Pow(s.Beta1, _t)));
+            var bias2Sqrt = (float)Math.Sqrt(1 - Math.Pow(s.Beta2, _t));
+            for (var l = 0; l < layout.LayerCount; l++)
+            {
+                Apply(layout.WeightOffset(l), layout.WeightLength(l), s.WeightDecay, adamStep, bias2Sqrt);
+                Apply(layout.BiasOffset(l), layout.BiasLength(l), 0f, adamStep, bias2Sqrt);
+            }
+        }
+
+        // gᵢ ← ḡᵢ + λ·wᵢ, then sgd / momentum / nesterov / adam as torch.optim (separate multiply and add)
+        private void Apply(int offset, int length, float decay, float adamStep, float bias2Sqrt)
+        {
+            var w = Weights;
+            for (var i = offset; i < offset + length; i++)
+            {
+                var gi = Mean[i] + (decay * w[i]);
+                switch (s.Kind)
+                {
+                    case OptimizerKind.Sgd:
+                        w[i] -= s.LearningRate * gi;
+                        break;
+                    case OptimizerKind.Momentum:
+                    case OptimizerKind.Nesterov:
+                        _first[i] = _t == 1 ? gi : (s.Momentum * _first[i]) + gi;
+                        w[i] -= s.LearningRate * (s.Kind == OptimizerKind.Nesterov ? gi + (s.Momentum * _first[i]) : _first[i]);
+                        break;
+                    default:
+                        _first[i] = (s.Beta1 * _first[i]) + ((1 - s.Beta1) * gi);
+                        _second[i] = (s.Beta2 * _second[i]) + ((1 - s.Beta2) * gi * gi);
+                        w[i] -= adamStep * (_first[i] / ((MathF.Sqrt(_second[i]) / bias2Sqrt) + s.Epsilon));
+                        break;
+                }
+            }
+        }
+    }
+}
+
+/// <summary>The coordinator's update allocates nothing in steady state (runs alone: the process-wide counter sees every thread).</summary>
+[Collection("AllocationTests")]
+public class StepUpdateAllocationTests(ITestOutputHelper output)
+{
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Complete_step_with_a_pool_and_a_weights_copy_allocates_nothing(int threads)
+    {
+        using var pool = new KernelPool(threads);
+        var spec = new ModelSpec([301, 57, 7], Activation.Relu, LossKind.SoftmaxCrossEntropy);
+        var config = new TrainingConfig(spec, new OptimizerSettings(OptimizerKind.Adam, 1e-3f, WeightDecay: 0.01f), BatchSize: 4, Epochs: null,
+            MaxSteps: null, Seed: 1, Shuffle: true, Shards: 2);
+        var state = new TrainingState(config, 4 * 1000, Initializer.Create(spec, 2)); // no epoch end (a reshuffle) inside the windows
+        GradientSum[] shards = [new(spec.ParameterCount) { Samples = 2 }, new(spec.ParameterCount) { Samples = 2 }];
+        shards[0].Gradient.AsSpan().Fill(0.01f);
+        shards[1].Gradient.AsSpan().Fill(-0.02f);
+        var copy = new float[spec.ParameterCount];
+        for (var i = 0; i < 20; i++)
+        {
+            state.CompleteStep(shards, pool, copy);
+        }
+
+        // three windows of 20 steps, the smallest counts (a stray allocation by the test runner cannot fail it, a per-step one would)
+        long thread = long.MaxValue, total = long.MaxValue;
+        for (var window = 0; window < 3; window++)
+        {
+            var thread0 = GC.GetAllocatedBytesForCurrentThread();
+            var total0 = GC.GetTotalAllocatedBytes(true);
+            for (var i = 0; i < 20; i++)
+            {
+                state.CompleteStep(shards, pool, copy);
+            }
+
+            thread = Math.Min(thread, GC.GetAllocatedBytesForCurrentThread() - thread0);
+            total = Math.Min(total, GC.GetTotalAllocatedBytes(true) - total0);
+        }
+
+        output.WriteLine($"threads={threads}: this thread {thread} B, process {total} B over 20 steps");
+        Assert.Equal(0, thread);
+        Assert.True(total == 0, $"{total} bytes allocated process-wide over 20 steps");
+    }
+}
