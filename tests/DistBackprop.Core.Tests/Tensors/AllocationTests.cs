@@ -1,5 +1,6 @@
 // A float32 training step allocates nothing in steady state, on one thread and with a kernel pool:
-// LoadRows + Forward + LossAndOutputDelta + Backward, 20 times after a warm-up. Runs alone (the
+// LoadRows + Forward + LossAndOutputDelta + Backward, then ComputeGradient with a per-layer listener
+// (an object, as the worker's streaming one), 20 times after a warm-up. Runs alone (the
 // process-wide counter would see other tests' allocations).
 using DistBackprop.Core.Data;
 using DistBackprop.Core.Model;
@@ -31,6 +32,7 @@ public sealed class AllocationTests(ITestOutputHelper output)
         var gradient = new float[spec.ParameterCount];
         var indices = Enumerable.Range(10, rows).ToArray();
         var mlp = new Mlp<float>(spec, rows, pool);
+        var listener = new CountingListener();
 
         void Step()
         {
@@ -38,6 +40,7 @@ public sealed class AllocationTests(ITestOutputHelper output)
             mlp.Forward(parameters, rows);
             mlp.LossAndOutputDelta(rows);
             mlp.Backward(parameters, gradient, rows);
+            mlp.ComputeGradient(parameters, gradient, data, indices, listener);
         }
 
         for (var i = 0; i < 30; i++)
@@ -61,6 +64,7 @@ public sealed class AllocationTests(ITestOutputHelper output)
             total = Math.Min(total, GC.GetTotalAllocatedBytes(true) - total0);
         }
 
+        Assert.Equal((30 + (3 * 20)) * spec.LayerCount, listener.Calls);
         output.WriteLine($"threads={threads} {hidden}: this thread {thread} B, process {total} B over 20 steps");
         Assert.Equal(0, thread);
         if (threads > 1)
@@ -68,6 +72,13 @@ public sealed class AllocationTests(ITestOutputHelper output)
             // the pool's worker threads: the process-wide counter
             Assert.True(total == 0, $"{total} bytes allocated process-wide over 20 steps");
         }
+    }
+
+    private sealed class CountingListener : ILayerDone
+    {
+        public int Calls { get; private set; }
+
+        public void LayerDone(int layer) => Calls++;
     }
 
     private static Dataset RandomData(int features, int classes, int n)
