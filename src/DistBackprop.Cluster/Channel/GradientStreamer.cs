@@ -4,7 +4,8 @@
 // layer l's range ends where layer l+1's begins) as a Gradient part, so the sender thread writes it to the socket
 // while the compute thread goes on with the layers below. The lowest range (layer 0, finished last) is held back
 // and goes with the shard's stats as the part flagged last (Finish). Every float goes exactly once, highest
-// offsets first. Leaves out: the socket (TcpWorkerChannel) and deciding what to compute (Worker).
+// offsets first. A finished range smaller than MinPartFloats waits and goes with the next layer's (a tiny output
+// layer is not worth a frame and a wake-up of the sender thread on its own). Leaves out: the socket (TcpWorkerChannel) and deciding what to compute (Worker).
 using DistBackprop.Core.Model;
 
 namespace DistBackprop.Cluster.Channel;
@@ -14,8 +15,11 @@ namespace DistBackprop.Cluster.Channel;
 /// the listener (on one thread), then Finish. The gradient array is read by the channel's sender thread afterwards:
 /// it must not be reused until every part is written (the worker lends it until work for a later step arrives).
 /// </summary>
-public sealed class GradientStreamer(ParameterLayout layout) : ILayerDone
+public sealed class GradientStreamer(ParameterLayout layout, int minPartFloats = GradientStreamer.DefaultMinPartFloats) : ILayerDone
 {
+    /// <summary>Finished ranges below this many floats (64 KB) wait for the next layer's.</summary>
+    public const int DefaultMinPartFloats = 16 * 1024;
+
     private TcpWorkerChannel? _channel;
     private float[]? _gradient;
     private long _step;
@@ -48,7 +52,7 @@ public sealed class GradientStreamer(ParameterLayout layout) : ILayerDone
         }
 
         var from = layout.WeightOffset(layer);
-        if (from < _sentFrom)
+        if (_sentFrom - from >= Math.Max(1, minPartFloats))
         {
             _channel.SendGradientPart(_step, _version, _shard, _gradient!, from, _sentFrom - from, last: false);
             _sentFrom = from;

@@ -18,10 +18,11 @@ namespace DistBackprop.Cluster.Tests.Channel;
 public sealed class GradientStreamingTests(ITestOutputHelper output)
 {
     [Theory]
-    [InlineData(40, 40)] // one chunk: the first backward overwrites and reports
-    [InlineData(40, 9)] // five chunks: only the last chunk's backward reports
-    [InlineData(0, 9)] // an empty shard: cleared, every layer reported
-    public async Task Parts_arrive_last_layer_first_and_assemble_to_the_whole_frame_bits(int rows, int maxRows)
+    [InlineData(40, 40, 0)] // one chunk: the first backward overwrites and reports
+    [InlineData(40, 9, 0)] // five chunks: only the last chunk's backward reports
+    [InlineData(0, 9, 0)] // an empty shard: cleared, every layer reported
+    [InlineData(40, 40, 100)] // the 52-float output layer waits and goes with the layer below it
+    public async Task Parts_arrive_last_layer_first_and_assemble_to_the_whole_frame_bits(int rows, int maxRows, int minPartFloats)
     {
         var spec = new ModelSpec([20, 16, 12, 4], Activation.Relu, LossKind.SoftmaxCrossEntropy);
         var data = TestData.Blobs();
@@ -46,7 +47,7 @@ public sealed class GradientStreamingTests(ITestOutputHelper output)
         Assert.Equal((FrameKind.Hello, 42L), (hello.Kind, hello.Step));
 
         // streamed: the gradient buffer starts as garbage (overwrite mode), parts go while backprop runs
-        var streamer = new GradientStreamer(spec.Layout);
+        var streamer = new GradientStreamer(spec.Layout, minPartFloats);
         var sum = new GradientSum(Enumerable.Repeat(float.NaN, spec.ParameterCount).ToArray());
         streamer.Begin(channel, 3, 2, 1, sum.Gradient);
         ReferenceTrainer.ComputeShard(mlp, parameters, data, indices, sum, streamer);
@@ -71,15 +72,18 @@ public sealed class GradientStreamingTests(ITestOutputHelper output)
         var whole = assembler.Complete(wholeHeader);
         Assert.NotNull(whole);
 
-        // one part per layer, last layer first, each exactly the layer's weight-then-bias range; only the last flagged
+        // one part per layer (or per group of layers from the top, when a layer alone is below minPartFloats), last layer
+        // first, each exactly a weight-then-bias range ending where the previous part began; only the last flagged
         output.WriteLine(string.Join(", ", parts.Select(p => $"[{p.Offset}+{p.Count}{(p.IsLast ? " last" : "")}]")));
-        Assert.Equal(spec.LayerCount, parts.Count);
-        Assert.Equal(spec.LayerCount, streamer.PartsQueued);
+        int[] firstLayers = minPartFloats == 0 ? [2, 1, 0] : [1, 0]; // 52 floats < 100: layer 2 goes with layer 1
+        Assert.Equal(firstLayers.Length, parts.Count);
+        Assert.Equal(firstLayers.Length, streamer.PartsQueued);
+        var end = spec.ParameterCount;
         for (var i = 0; i < parts.Count; i++)
         {
-            var layer = spec.LayerCount - 1 - i;
-            Assert.Equal(spec.Layout.WeightOffset(layer), parts[i].Offset);
-            Assert.Equal(spec.Layout.WeightLength(layer) + spec.Layout.BiasLength(layer), parts[i].Count);
+            Assert.Equal(spec.Layout.WeightOffset(firstLayers[i]), parts[i].Offset);
+            Assert.Equal(end - parts[i].Offset, parts[i].Count);
+            end = parts[i].Offset;
             Assert.Equal(i == parts.Count - 1, parts[i].IsLast);
             Assert.Equal((3L, 2L, 1, spec.ParameterCount), (parts[i].Step, parts[i].Version, parts[i].Shard, parts[i].Total));
         }
