@@ -22,7 +22,9 @@
  *   2. Shards are dealt round-robin to the ready workers sorted by id (shard s → worker s mod n), one
  *      ComputeShards per worker with the step, weights version, each shard's rows, and the weights when
  *      that worker does not have this version yet. Each shard gets a deadline.
- *   3. A worker replies one ShardComputed per shard. A reply for another step is stale, a second reply
+ *   3. A worker replies one ShardComputed per shard (over the tcp tensor channel it streams the shard as parts, a layer
+ *      at a time as its backprop finishes them; the channel's reader assembles them into one ShardComputed).
+ *      A reply for another step is stale, a second reply
  *      for a filled slot a duplicate: both are dropped and counted. Any worker's reply fills an empty slot.
  *   4. A worker that terminates (DeathWatch) or becomes unreachable (cluster events) loses its unfilled
  *      shards; a shard past its deadline is taken from its silent worker. Those shards go to the live

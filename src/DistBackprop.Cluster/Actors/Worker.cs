@@ -1,8 +1,12 @@
 // A worker actor: holds its dataset, an Mlp<float> workspace and a KernelPool, and computes the shards
 // the coordinator sends, one GradientSum per shard (never pre-added), with the same Core call as the
 // reference loop. Computation runs on a thread-pool task piped back to Self, one shard at a time (the
-// workspace is single-threaded), so the mailbox keeps answering. Gradient buffers are reused: a reply's
-// buffer is free again once work for a later step arrives (the ownership rule on ShardComputed), so a worker
+// workspace is single-threaded), so the mailbox keeps answering. With the tcp tensor channel the compute task
+// streams the shard's gradient itself, a layer at a time as backprop finishes it (GradientStreamer: last layer
+// first, layer 0 with the stats as the last part), so the transfer overlaps the rest of backprop; with the Akka
+// transport the actor sends one ShardComputed per shard when it is done. Gradient buffers are reused: a reply's
+// buffer is free again once work for a later step arrives (the ownership rule on ShardComputed; a streamed buffer,
+// even of a failed or stale shard, is lent the same way because the sender thread may still read it), so a worker
 // holds at most the shards of two steps. When its node shuts down (coordinated shutdown) it hands its shards
 // back (WorkerLeaving) before leaving the cluster. Leaves out: math (Core), joining the cluster (Hosting), and
 // deciding anything about the run (the coordinator decides).
@@ -56,6 +60,7 @@ public sealed class Worker : ReceiveActor, IWithTimers
     private bool _leaving;
     private IActorRef? _leaveRequester;
     private TcpWorkerChannel? _channel;
+    private GradientStreamer? _streamer;
     private bool _finished;
 
     public Worker(WorkerSettings settings)
@@ -217,6 +222,7 @@ public sealed class Worker : ReceiveActor, IWithTimers
         if (_mlp is null || !_mlp.Spec.Equals(spec) || _mlp.MaxRows < m.MaxShardRows)
         {
             _mlp = new Mlp<float>(spec, m.MaxShardRows, _pool);
+            _streamer = new GradientStreamer(spec.Layout);
         }
 
         _log.Info("worker {0}: accepted by {1}: model {2}, data {3} (fingerprint {4})", _settings.WorkerId, m.CoordinatorId, m.Model, m.Dataset.Source ?? "default", m.Dataset.Fingerprint);
@@ -486,16 +492,37 @@ public sealed class Worker : ReceiveActor, IWithTimers
         var (mlp, data) = (_mlp!, _data!);
         var sum = _freeSums.Count > 0 && _freeSums.Peek().Gradient.Length == mlp.Spec.ParameterCount ? _freeSums.Pop() : new GradientSum(mlp.Spec.ParameterCount);
         var before = _settings.BeforeShard;
+        // tcp transport: the compute task streams the gradient a layer at a time (docs/tensor-channel.md)
+        var (channel, streamer) = _accepted?.TensorChannel is not null && _channel is not null ? (_channel, _streamer!) : (null, null);
         _busy = true;
         _running = job;
         Task.Run(() =>
         {
             before?.Invoke(job.Step, job.Work.Shard);
             var start = Stopwatch.GetTimestamp();
-            ReferenceTrainer.ComputeShard(mlp, job.Weights, data, job.Work.Indices, sum);
-            return new ShardDone(job.Step, job.Work.Shard, sum, Stopwatch.GetElapsedTime(start).TotalMilliseconds, null, null, job.Version);
+            if (channel is null)
+            {
+                ReferenceTrainer.ComputeShard(mlp, job.Weights, data, job.Work.Indices, sum);
+                return new ShardDone(job.Step, job.Work.Shard, sum, Stopwatch.GetElapsedTime(start).TotalMilliseconds, null, null, job.Version);
+            }
+
+            streamer!.Begin(channel, job.Step, job.Version, job.Work.Shard, sum.Gradient);
+            try
+            {
+                ReferenceTrainer.ComputeShard(mlp, job.Weights, data, job.Work.Indices, sum, streamer);
+            }
+            catch
+            {
+                streamer.Cancel();
+                throw;
+            }
+
+            var ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            streamer.Finish(sum.LossSum, sum.Samples, sum.Correct, ms);
+            return new ShardDone(job.Step, job.Work.Shard, sum, ms, null, null, job.Version, Streamed: true);
         }).ContinueWith(
-            t => t.IsCompletedSuccessfully ? t.Result : new ShardDone(job.Step, job.Work.Shard, null, 0, t.Exception?.GetBaseException().ToString(), sum, job.Version),
+            t => t.IsCompletedSuccessfully ? t.Result
+                : new ShardDone(job.Step, job.Work.Shard, null, 0, t.Exception?.GetBaseException().ToString(), sum, job.Version, Streamed: channel is not null),
             TaskContinuationOptions.ExecuteSynchronously).PipeTo(Self);
     }
 
@@ -506,14 +533,18 @@ public sealed class Worker : ReceiveActor, IWithTimers
         if (d.Sum is null)
         {
             _log.Error("worker {0}: step {1} shard {2} failed: {3}", _settings.WorkerId, d.Step, d.Shard, d.Error);
-            if (d.Unused is not null)
+            if (d.Unused is not null && d.Streamed)
+            {
+                _lentSums.Add((d.Step, d.Unused)); // parts of it may still be on the sender's queue
+            }
+            else if (d.Unused is not null)
             {
                 _freeSums.Push(d.Unused);
             }
         }
-        else if (_accepted?.TensorChannel is not null && _channel is not null && _coordinator is not null && d.Step >= _latestStep)
+        else if (d.Streamed)
         {
-            _channel.SendGradient(d.Step, d.Version, d.Shard, d.Sum.Gradient, d.Sum.LossSum, d.Sum.Samples, d.Sum.Correct, d.ComputeMs);
+            // already on the tensor channel, layer by layer (a stale one is dropped by the coordinator)
             _lentSums.Add((d.Step, d.Sum)); // free again when work for a later step arrives
         }
         else if (_accepted is { TensorChannel: null } && _coordinator is not null && d.Step >= _latestStep)
@@ -599,7 +630,8 @@ public sealed class Worker : ReceiveActor, IWithTimers
 
     private sealed record Job(long Step, ShardWork Work, float[] Weights, long Version);
 
-    private sealed record ShardDone(long Step, int Shard, GradientSum? Sum, double ComputeMs, string? Error, GradientSum? Unused = null, long Version = 0) : INoSerializationVerificationNeeded;
+    private sealed record ShardDone(long Step, int Shard, GradientSum? Sum, double ComputeMs, string? Error, GradientSum? Unused = null, long Version = 0,
+        bool Streamed = false) : INoSerializationVerificationNeeded;
 
     private sealed class LeaveRequest : INoSerializationVerificationNeeded
     {

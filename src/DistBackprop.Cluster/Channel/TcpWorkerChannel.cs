@@ -1,7 +1,8 @@
 // A worker's end of the tensor channel: one TCP connection to the coordinator, opened with a Hello frame carrying
 // the registration token. A reader thread reads weight frames straight into TensorPool arrays and hands them to
-// the worker actor (WeightsArrived); a sender thread writes the shard gradients the worker queues, straight from
-// its gradient buffers. A broken connection is reported once (WorkerChannelLost); the worker then registers again.
+// the worker actor (WeightsArrived); a sender thread writes the gradient parts the worker queues (a layer each, as
+// backprop finishes it: GradientStreamer), in queue order, straight from its gradient buffers. A broken connection
+// is reported once (WorkerChannelLost); the worker then registers again.
 // Leaves out: what the worker does with weights and when (Worker).
 using System.Net.Sockets;
 using Akka.Actor;
@@ -64,11 +65,32 @@ public sealed class TcpWorkerChannel : IDisposable
     /// <paramref name="gradient"/> is read by the sender thread later: the ShardComputed ownership rule applies (it is free again
     /// once work for a later step arrives).
     /// </summary>
-    public void SendGradient(long step, long version, int shard, float[] gradient, double lossSum, int samples, int correct, double computeMs)
+    public void SendGradient(long step, long version, int shard, float[] gradient, double lossSum, int samples, int correct, double computeMs) =>
+        SendGradientPart(step, version, shard, gradient, 0, gradient.Length, last: true, lossSum, samples, correct, computeMs);
+
+    /// <summary>
+    /// Queues floats [<paramref name="offset"/>, offset + <paramref name="count"/>) of shard <paramref name="shard"/>'s gradient as one
+    /// part; the part flagged <paramref name="last"/> carries the shard's stats and must come after all the others (parts go out in
+    /// queue order). The range must be final: the sender thread reads it later (ownership as in <see cref="SendGradient"/>).
+    /// Allocates nothing once the queue has grown; ignored once the channel is closed.
+    /// </summary>
+    public void SendGradientPart(long step, long version, int shard, float[] gradient, int offset, int count, bool last,
+        double lossSum = 0, int samples = 0, int correct = 0, double computeMs = 0)
     {
+        ArgumentNullException.ThrowIfNull(gradient);
+        if (gradient.Length != _parameters || offset < 0 || count < 0 || (long)offset + count > gradient.Length)
+        {
+            throw new ArgumentException($"part {offset}+{count} of a gradient of {gradient.Length} floats (the model has {_parameters})", nameof(gradient));
+        }
+
         lock (_queue)
         {
-            _queue.Enqueue(new Outgoing(step, version, shard, gradient, lossSum, samples, correct, computeMs));
+            if (IsClosed)
+            {
+                return;
+            }
+
+            _queue.Enqueue(new Outgoing(step, version, shard, gradient, offset, count, last, lossSum, samples, correct, computeMs));
             Monitor.Pulse(_queue);
         }
     }
@@ -151,9 +173,9 @@ public sealed class TcpWorkerChannel : IDisposable
                     o = _queue.Dequeue();
                 }
 
-                var h = new FrameHeader(FrameKind.Gradient, FrameHeader.LastFlag, o.Step, o.Version, o.Shard, 0, o.Gradient.Length, o.Gradient.Length,
-                    o.LossSum, o.Samples, o.Correct, o.ComputeMs);
-                FrameCodec.Write(_stream, scratch, h, o.Gradient);
+                var h = new FrameHeader(FrameKind.Gradient, o.Last ? FrameHeader.LastFlag : (byte)0, o.Step, o.Version, o.Shard, o.Offset, o.Count,
+                    o.Gradient.Length, o.LossSum, o.Samples, o.Correct, o.ComputeMs);
+                FrameCodec.Write(_stream, scratch, h, o.Gradient.AsSpan(o.Offset, o.Count));
             }
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
@@ -162,5 +184,6 @@ public sealed class TcpWorkerChannel : IDisposable
         }
     }
 
-    private readonly record struct Outgoing(long Step, long Version, int Shard, float[] Gradient, double LossSum, int Samples, int Correct, double ComputeMs);
+    private readonly record struct Outgoing(long Step, long Version, int Shard, float[] Gradient, int Offset, int Count, bool Last,
+        double LossSum, int Samples, int Correct, double ComputeMs);
 }

@@ -6,7 +6,13 @@
 //               divides the shard sums by the global batch size, see ShardReduction).
 // Backward:     dW_l += dZ_lᵀ·A_{l-1},  db_l += Σ_rows dZ_l,  dA_{l-1} = dZ_l·W_l,
 //               dZ_{l-1} = dA_{l-1} ⊙ g′(Z_{l-1})  (g′ taken from A: every g here allows it).
-// Backward adds into the gradient buffer and never clears it; only the caller zeroes it.
+// Backward either adds into the gradient buffer (dW += …, db += …) or overwrites it (dW = …, db = +0 + …, for
+// the first or only chunk of a shard, so nobody clears a buffer of several MB first); both give the same bits,
+// every sum starts from +0 either way. ComputeGradient overwrites with the first chunk and adds the rest.
+// Layer done: Backward tells an ILayerDone listener l = L−1 … 0 as soon as dW_l and db_l are written, before it
+// computes dZ_{l-1}; a worker streams layer l's slice of the gradient (ParameterLayout keeps layers.l.weight and
+// layers.l.bias contiguous) while backprop goes on below it. The listener is a type parameter, so a struct or a
+// cached object costs no allocation; it runs on the calling thread, and its range must only be read, not written.
 // Leaves out: the optimizer step and anything about actors.
 using System.Numerics;
 using System.Numerics.Tensors;
@@ -17,6 +23,21 @@ namespace DistBackprop.Core.Model;
 
 /// <summary>What one shard's forward pass measured: summed loss, sample count, correct count.</summary>
 public readonly record struct ShardStats(double LossSum, int Samples, int Correct);
+
+/// <summary>Told by <see cref="Mlp{T}.Backward{TDone}"/> that a layer's ∂J/∂W and ∂J/∂b are final.</summary>
+public interface ILayerDone
+{
+    /// <summary>Layer <paramref name="layer"/>'s weight and bias gradient are written (called last layer first).</summary>
+    void LayerDone(int layer);
+}
+
+/// <summary>A listener that does nothing.</summary>
+public readonly struct NoLayerDone : ILayerDone
+{
+    public void LayerDone(int layer)
+    {
+    }
+}
 
 /// <summary>
 /// An MLP with a preallocated workspace for up to <see cref="MaxRows"/> rows. Parameters and
@@ -189,7 +210,15 @@ public sealed class Mlp<T>
     }
 
     /// <summary>Backprop from dZ_L; adds ∂J/∂W and ∂J/∂b sums into <paramref name="gradient"/>.</summary>
-    public void Backward(ReadOnlySpan<T> parameters, Span<T> gradient, int rows)
+    public void Backward(ReadOnlySpan<T> parameters, Span<T> gradient, int rows) =>
+        Backward(parameters, gradient, rows, overwrite: false, default(NoLayerDone));
+
+    /// <summary>
+    /// Backprop from dZ_L: writes (<paramref name="overwrite"/>) or adds the ∂J/∂W and ∂J/∂b sums into
+    /// <paramref name="gradient"/>, and calls <paramref name="done"/> with each layer, last first, once its part is written.
+    /// </summary>
+    public void Backward<TDone>(ReadOnlySpan<T> parameters, Span<T> gradient, int rows, bool overwrite, TDone done)
+        where TDone : ILayerDone
     {
         CheckRows(rows);
         CheckParameters(parameters.Length, nameof(parameters));
@@ -201,22 +230,43 @@ public sealed class Mlp<T>
             ReadOnlySpan<T> dz = _delta[l].AsSpan(0, rows * outputs);
             ReadOnlySpan<T> x = l == 0 ? _input.AsSpan(0, rows * inputs) : _act[l - 1].AsSpan(0, rows * inputs);
 
-            // dW += dZᵀ·X     dz: (B, Out)  x: (B, In)  dw: (Out, In)
-            Gemm.AccumulateDyTX(dz, x, layout.Weight(gradient, l), rows, inputs, outputs, Pool);
-
-            // db += Σ_rows dZ   db: (Out)
-            var db = layout.Bias(gradient, l);
-            if (typeof(T) == typeof(float))
+            // dW (+)= dZᵀ·X     dz: (B, Out)  x: (B, In)  dw: (Out, In)
+            if (overwrite)
             {
-                Elementwise.AccumulateBiasGradient(AsFloat(dz), AsFloat(db), rows, outputs);
+                Gemm.DyTX(dz, x, layout.Weight(gradient, l), rows, inputs, outputs, Pool);
             }
             else
             {
+                Gemm.AccumulateDyTX(dz, x, layout.Weight(gradient, l), rows, inputs, outputs, Pool);
+            }
+
+            // db (+)= Σ_rows dZ   db: (Out)
+            var db = layout.Bias(gradient, l);
+            if (typeof(T) == typeof(float))
+            {
+                if (overwrite)
+                {
+                    Elementwise.BiasGradient(AsFloat(dz), AsFloat(db), rows, outputs);
+                }
+                else
+                {
+                    Elementwise.AccumulateBiasGradient(AsFloat(dz), AsFloat(db), rows, outputs);
+                }
+            }
+            else
+            {
+                if (overwrite)
+                {
+                    db.Clear(); // the sum starts from +0
+                }
+
                 for (var r = 0; r < rows; r++)
                 {
                     TensorPrimitives.Add(db, dz.Slice(r * outputs, outputs), db);
                 }
             }
+
+            done.LayerDone(l);
 
             if (l > 0)
             {
@@ -253,6 +303,58 @@ public sealed class Mlp<T>
             Forward(parameters, chunk.Length);
             var s = LossAndOutputDelta(chunk.Length);
             Backward(parameters, gradient, chunk.Length);
+            loss += s.LossSum;
+            samples += s.Samples;
+            correct += s.Correct;
+        }
+
+        return new ShardStats(loss, samples, correct);
+    }
+
+    /// <summary>
+    /// One shard's summed gradient, written into <paramref name="gradient"/> (no need to clear it first): the first chunk
+    /// of MaxRows rows overwrites, the rest add. The same bits as clearing it and calling <see cref="AccumulateGradient"/>.
+    /// </summary>
+    public ShardStats ComputeGradient(ReadOnlySpan<T> parameters, Span<T> gradient, Dataset data, ReadOnlySpan<int> indices) =>
+        ComputeGradient(parameters, gradient, data, indices, default(NoLayerDone));
+
+    /// <summary>
+    /// <see cref="ComputeGradient(ReadOnlySpan{T}, Span{T}, Dataset, ReadOnlySpan{int})"/>, telling <paramref name="done"/> each
+    /// layer (last first) once its part of the shard's sum is final: during the last chunk's backward pass (with no rows,
+    /// after the gradient was cleared).
+    /// </summary>
+    public ShardStats ComputeGradient<TDone>(ReadOnlySpan<T> parameters, Span<T> gradient, Dataset data, ReadOnlySpan<int> indices, TDone done)
+        where TDone : ILayerDone
+    {
+        CheckParameters(gradient.Length, nameof(gradient));
+        if (indices.IsEmpty)
+        {
+            gradient.Clear();
+            for (var l = Spec.LayerCount - 1; l >= 0; l--)
+            {
+                done.LayerDone(l);
+            }
+
+            return new ShardStats(0, 0, 0);
+        }
+
+        double loss = 0;
+        int samples = 0, correct = 0;
+        for (var start = 0; start < indices.Length; start += MaxRows)
+        {
+            var chunk = indices.Slice(start, Math.Min(MaxRows, indices.Length - start));
+            LoadRows(data, chunk);
+            Forward(parameters, chunk.Length);
+            var s = LossAndOutputDelta(chunk.Length);
+            if (start + chunk.Length == indices.Length)
+            {
+                Backward(parameters, gradient, chunk.Length, overwrite: start == 0, done);
+            }
+            else
+            {
+                Backward(parameters, gradient, chunk.Length, overwrite: start == 0, default(NoLayerDone));
+            }
+
             loss += s.LossSum;
             samples += s.Samples;
             correct += s.Correct;

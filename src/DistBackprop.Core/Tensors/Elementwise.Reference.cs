@@ -57,5 +57,12 @@ public static partial class Elementwise
                 }
             }
         }
+
+        // db = +0 + Σ_rows dZ   dz: (B, Out)  db: (Out)
+        public static void BiasGradient(ReadOnlySpan<float> dz, Span<float> db, int rows, int outputs)
+        {
+            db.Slice(0, outputs).Clear();
+            AccumulateBiasGradient(dz, db, rows, outputs);
+        }
     }
 }

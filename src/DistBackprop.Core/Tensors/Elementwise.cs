@@ -1,7 +1,7 @@
 // Fused float32 element-wise kernels around the dense layer's GEMMs, one pass over a (B, Out) block:
 //   forward    a = g(z + b)              z: (B, Out) in place   b: (Out)
 //   backward   dZ = dA ⊙ g′(A)           a, d: (n) with d in place
-//   bias grad  db += Σ_rows dZ           dz: (B, Out)   db: (Out)
+//   bias grad  db += Σ_rows dZ           dz: (B, Out)   db: (Out)   (or db = +0 + Σ_rows dZ: BiasGradient, overwriting)
 // Each op's per-element math is one small operator struct (the "what"); Apply/Derive hold the vector
 // width and tail handling (the "how"). Results equal the generic code in Mlp bit for bit: the same
 // operations in the same order, no contraction to FMA; sigmoid/tanh come from TensorPrimitives.
@@ -90,7 +90,17 @@ public static partial class Elementwise
 
     /// <summary>db += Σ_rows dZ, adding the rows in order.</summary>
     /// <remarks>Effectively computes db[o] = (…((db[o] + dz[0, o]) + dz[1, o]) …) + dz[rows-1, o].</remarks>
-    public static void AccumulateBiasGradient(ReadOnlySpan<float> dz, Span<float> db, int rows, int outputs)
+    public static void AccumulateBiasGradient(ReadOnlySpan<float> dz, Span<float> db, int rows, int outputs) =>
+        BiasGradient(dz, db, rows, outputs, accumulate: true);
+
+    /// <summary>db = Σ_rows dZ (overwrites <paramref name="db"/>), adding the rows in order to +0.</summary>
+    /// <remarks>Effectively computes db[o] = (…((+0 + dz[0, o]) + dz[1, o]) …) + dz[rows-1, o]: bit-identical to clearing
+    /// db and calling <see cref="AccumulateBiasGradient"/> (a −0 in dz becomes +0, as it would there).</remarks>
+    public static void BiasGradient(ReadOnlySpan<float> dz, Span<float> db, int rows, int outputs) =>
+        BiasGradient(dz, db, rows, outputs, accumulate: false);
+
+    // db (+)= Σ_rows dZ: the sums start from the old db, or from +0
+    private static void BiasGradient(ReadOnlySpan<float> dz, Span<float> db, int rows, int outputs, bool accumulate)
     {
         CheckBlock(dz.Length, db.Length, rows, outputs, nameof(dz), nameof(db));
         var o = 0;
@@ -99,10 +109,10 @@ public static partial class Elementwise
             // four vectors of columns at a time down all rows, then one, then the scalar tail
             for (; o <= outputs - 32; o += 32)
             {
-                var s0 = Vector256.Create<float>(db.Slice(o));
-                var s1 = Vector256.Create<float>(db.Slice(o + 8));
-                var s2 = Vector256.Create<float>(db.Slice(o + 16));
-                var s3 = Vector256.Create<float>(db.Slice(o + 24));
+                var s0 = accumulate ? Vector256.Create<float>(db.Slice(o)) : Vector256<float>.Zero;
+                var s1 = accumulate ? Vector256.Create<float>(db.Slice(o + 8)) : Vector256<float>.Zero;
+                var s2 = accumulate ? Vector256.Create<float>(db.Slice(o + 16)) : Vector256<float>.Zero;
+                var s3 = accumulate ? Vector256.Create<float>(db.Slice(o + 24)) : Vector256<float>.Zero;
                 for (var r = 0; r < rows; r++)
                 {
                     var row = dz.Slice((r * outputs) + o, 32);
@@ -120,7 +130,7 @@ public static partial class Elementwise
 
             for (; o <= outputs - 8; o += 8)
             {
-                var s = Vector256.Create<float>(db.Slice(o));
+                var s = accumulate ? Vector256.Create<float>(db.Slice(o)) : Vector256<float>.Zero;
                 for (var r = 0; r < rows; r++)
                 {
                     s += Vector256.Create<float>(dz.Slice((r * outputs) + o, 8));
@@ -132,7 +142,7 @@ public static partial class Elementwise
 
         for (; o < outputs; o++)
         {
-            var s = db[o];
+            var s = accumulate ? db[o] : 0f;
             for (var r = 0; r < rows; r++)
             {
                 s += dz[(r * outputs) + o];

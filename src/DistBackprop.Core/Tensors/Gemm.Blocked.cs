@@ -2,7 +2,7 @@
 // loop order) that the three backprop shapes map onto by strides, split over threads by output tiles.
 //   C: (M, N) row-major     A(i, k) = a[i·aRs + k·aCs]     B(k, j) = b[k·bRs + j·bCs]
 //   Y  = X·Wᵀ   : M = B,   N = Out, K = In    A = x (aRs = In, aCs = 1)    B = w (bRs = 1,  bCs = In)
-//   dW += dYᵀ·X : M = Out, N = In,  K = B     A = dy (aRs = 1, aCs = Out)  B = x (bRs = In, bCs = 1)
+//   dW += dYᵀ·X : M = Out, N = In,  K = B     A = dy (aRs = 1, aCs = Out)  B = x (bRs = In, bCs = 1)   (dW = dYᵀ·X: the same, overwriting)
 //   dX = dY·W   : M = B,   N = In,  K = Out   A = dy (aRs = Out, aCs = 1)  B = w (bRs = In, bCs = 1)
 // Determinism (SPEC §3): every C element is ONE fused multiply-add chain over k = 0..K-1 in order,
 // starting from 0 (overwrite) or from the old C (accumulate); K-blocks continue the chain by reloading
@@ -61,6 +61,16 @@ public static partial class Gemm
             fixed (float* pdy = dy, px = x, pdw = dw)
             {
                 var p = new Problem(pdy, 1, outputs, px, inputs, 1, pdw, inputs, outputs, inputs, rows, accumulate: true);
+                Multiply(p, pool, path, minParallelWork);
+            }
+        }
+
+        // dW = dYᵀ·X   dy: (B, Out)  x: (B, In)  dw: (Out, In)   (the chain starts from 0, not from the old dw)
+        public static void DyTX(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, Span<float> dw, int rows, int inputs, int outputs, KernelPool? pool, GemmPath path, long minParallelWork = MinParallelWork)
+        {
+            fixed (float* pdy = dy, px = x, pdw = dw)
+            {
+                var p = new Problem(pdy, 1, outputs, px, inputs, 1, pdw, inputs, outputs, inputs, rows, accumulate: false);
                 Multiply(p, pool, path, minParallelWork);
             }
         }

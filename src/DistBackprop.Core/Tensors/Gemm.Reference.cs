@@ -47,6 +47,26 @@ public static partial class Gemm
             }
         }
 
+        // dW = dYᵀ·X  dy: (B, Out)  x: (B, In)  dw: (Out, In)
+        // The same sums as AccumulateDyTX into a cleared dw: 0 + sum, so a −0 sum would become +0 there too.
+        public static void DyTX<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, Span<T> dw, int rows, int inputs, int outputs)
+            where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            for (var o = 0; o < outputs; o++)
+            {
+                for (var i = 0; i < inputs; i++)
+                {
+                    var sum = T.Zero;
+                    for (var b = 0; b < rows; b++)
+                    {
+                        sum += dy[(b * outputs) + o] * x[(b * inputs) + i];
+                    }
+
+                    dw[(o * inputs) + i] = T.Zero + sum;
+                }
+            }
+        }
+
         // dX = dY·W    dy: (B, Out)  w: (Out, In)  dx: (B, In)
         public static void DyW<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> w, Span<T> dx, int rows, int inputs, int outputs)
             where T : unmanaged, IFloatingPointIeee754<T>

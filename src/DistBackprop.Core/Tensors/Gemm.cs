@@ -1,6 +1,6 @@
 // The three matrix products backprop needs, without materialising transposes:
 //   forward   Y  = X·Wᵀ      x: (B, In)  w: (Out, In)  y: (B, Out)
-//   weights   dW += dYᵀ·X    dy: (B, Out) x: (B, In)  dw: (Out, In)
+//   weights   dW += dYᵀ·X    dy: (B, Out) x: (B, In)  dw: (Out, In)   (or dW = dYᵀ·X: DyTX, overwriting)
 //   inputs    dX = dY·W      dy: (B, Out) w: (Out, In) dx: (B, In)
 // Dimension letters: B = rows of the batch (shard), In = layer inputs, Out = layer outputs.
 // Work is split over output rows/columns only, never over the summed dimension (SPEC §3).
@@ -55,6 +55,24 @@ public static partial class Gemm
         }
 
         Reference.AccumulateDyTX(dy, x, dw, rows, inputs, outputs);
+    }
+
+    /// <summary>dW = dYᵀ·X (overwrites <paramref name="dw"/>): the first chunk of a fresh sum, without clearing dw first.</summary>
+    /// <remarks>Effectively computes dw[o, i] = Σ_b dy[b, o]·x[b, i]. Bit-identical to clearing dw to +0 and calling
+    /// <see cref="AccumulateDyTX{T}"/>: the float32 chain starts from +0 instead of a loaded +0, and with no rows every
+    /// element becomes +0.</remarks>
+    public static void DyTX<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, Span<T> dw, int rows, int inputs, int outputs, KernelPool? pool = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckDims(rows, inputs, outputs);
+        CheckShapes(dy.Length, (long)rows * outputs, nameof(dy), x.Length, (long)rows * inputs, nameof(x), dw.Length, (long)outputs * inputs, nameof(dw));
+        if (typeof(T) == typeof(float))
+        {
+            Blocked.DyTX(MemoryMarshal.Cast<T, float>(dy), MemoryMarshal.Cast<T, float>(x), MemoryMarshal.Cast<T, float>(dw), rows, inputs, outputs, pool, DefaultPath);
+            return;
+        }
+
+        Reference.DyTX(dy, x, dw, rows, inputs, outputs);
     }
 
     /// <summary>dX = dY·W (overwrites <paramref name="dx"/>).</summary>

@@ -58,10 +58,16 @@ public sealed class ReferenceTrainer
     }
 
     /// <summary>One shard's sum, computed whole: the same call a worker makes.</summary>
-    public static void ComputeShard(Mlp<float> mlp, ReadOnlySpan<float> parameters, Dataset data, ReadOnlySpan<int> indices, GradientSum into)
+    public static void ComputeShard(Mlp<float> mlp, ReadOnlySpan<float> parameters, Dataset data, ReadOnlySpan<int> indices, GradientSum into) =>
+        ComputeShard(mlp, parameters, data, indices, into, default(NoLayerDone));
+
+    /// <summary>One shard's sum (overwriting <paramref name="into"/>), telling <paramref name="done"/> each layer as soon as its part is final.</summary>
+    public static void ComputeShard<TDone>(Mlp<float> mlp, ReadOnlySpan<float> parameters, Dataset data, ReadOnlySpan<int> indices, GradientSum into, TDone done)
+        where TDone : ILayerDone
     {
-        into.Clear();
-        var stats = mlp.AccumulateGradient(parameters, into.Gradient, data, indices);
+        ArgumentNullException.ThrowIfNull(mlp);
+        ArgumentNullException.ThrowIfNull(into);
+        var stats = mlp.ComputeGradient(parameters, into.Gradient, data, indices, done);
         into.LossSum = stats.LossSum;
         into.Samples = stats.Samples;
         into.Correct = stats.Correct;

@@ -1,5 +1,6 @@
 // A float32 training step allocates nothing in steady state, on one thread and with a kernel pool:
-// LoadRows + Forward + LossAndOutputDelta + Backward, 20 times after a warm-up. Runs alone (the
+// LoadRows + Forward + LossAndOutputDelta + Backward, then ComputeGradient with a per-layer listener
+// (an object, as the worker's streaming one), 20 times after a warm-up. Runs alone (the
 // process-wide counter would see other tests' allocations).
 using DistBackprop.Core.Data;
 using DistBackprop.Core.Model;
@@ -16,6 +17,8 @@ public sealed class AllocationTestsCollection
 [Collection(nameof(AllocationTests))]
 public sealed class AllocationTests(ITestOutputHelper output)
 {
+    private const int Windows = 5;
+
     [Theory]
     [InlineData(1, Activation.Relu)]
     [InlineData(2, Activation.Relu)]
@@ -31,6 +34,7 @@ public sealed class AllocationTests(ITestOutputHelper output)
         var gradient = new float[spec.ParameterCount];
         var indices = Enumerable.Range(10, rows).ToArray();
         var mlp = new Mlp<float>(spec, rows, pool);
+        var listener = new CountingListener();
 
         void Step()
         {
@@ -38,6 +42,7 @@ public sealed class AllocationTests(ITestOutputHelper output)
             mlp.Forward(parameters, rows);
             mlp.LossAndOutputDelta(rows);
             mlp.Backward(parameters, gradient, rows);
+            mlp.ComputeGradient(parameters, gradient, data, indices, listener);
         }
 
         for (var i = 0; i < 30; i++)
@@ -45,10 +50,10 @@ public sealed class AllocationTests(ITestOutputHelper output)
             Step();
         }
 
-        // Three windows of 20 steps; the smallest counts, so a stray allocation by the test runner's own
+        // Five windows of 20 steps; the smallest counts, so a stray allocation by the test runner's own
         // threads (the process-wide counter sees them) cannot fail the test, but a per-step one would.
         long thread = long.MaxValue, total = long.MaxValue;
-        for (var window = 0; window < 3; window++)
+        for (var window = 0; window < Windows; window++)
         {
             var thread0 = GC.GetAllocatedBytesForCurrentThread();
             var total0 = GC.GetTotalAllocatedBytes(true);
@@ -61,6 +66,7 @@ public sealed class AllocationTests(ITestOutputHelper output)
             total = Math.Min(total, GC.GetTotalAllocatedBytes(true) - total0);
         }
 
+        Assert.Equal((30 + (Windows * 20)) * spec.LayerCount, listener.Calls);
         output.WriteLine($"threads={threads} {hidden}: this thread {thread} B, process {total} B over 20 steps");
         Assert.Equal(0, thread);
         if (threads > 1)
@@ -68,6 +74,13 @@ public sealed class AllocationTests(ITestOutputHelper output)
             // the pool's worker threads: the process-wide counter
             Assert.True(total == 0, $"{total} bytes allocated process-wide over 20 steps");
         }
+    }
+
+    private sealed class CountingListener : ILayerDone
+    {
+        public int Calls { get; private set; }
+
+        public void LayerDone(int layer) => Calls++;
     }
 
     private static Dataset RandomData(int features, int classes, int n)
