@@ -191,7 +191,7 @@ public sealed class Mlp<T>
         {
             var zr = a.Slice(r * k, k);
             var yr = y.Slice(r * k, k);
-            var predicted = k == 1 ? -1 : TensorPrimitives.IndexOfMax<T>(zr);
+            var predicted = k == 1 ? -1 : IndexOfMax(zr);
             lossSum += double.CreateChecked(OutputLoss(Spec.Loss, zr, yr));
             if (k == 1)
             {
@@ -202,8 +202,12 @@ public sealed class Mlp<T>
                 correct += yr[predicted] == T.One ? 1 : 0;
             }
 
-            // dZ = A − Y
-            TensorPrimitives.Subtract<T>(zr, yr, d.Slice(r * k, k));
+            // dZ = A − Y   (rows are short — K outputs — so plain loops beat vector calls here)
+            var dr = d.Slice(r * k, k);
+            for (var j = 0; j < k; j++)
+            {
+                dr[j] = zr[j] - yr[j];
+            }
         }
 
         return new ShardStats(lossSum, rows, correct);
@@ -483,19 +487,27 @@ public sealed class Mlp<T>
         {
             case LossKind.SoftmaxCrossEntropy:
                 {
-                    // e_k = exp(z_k − max z) (one exp per output), a_k = e_k / Σ e, logΣexp(z) = max + log Σ e
-                    var max = TensorPrimitives.Max<T>(z);
+                    // e_k = exp(z_k − max z): one vectorised exp over the row; a_k = e_k / Σ e, logΣexp(z) = max + log Σ e
+                    var max = z[0];
+                    for (var k = 1; k < z.Length; k++)
+                    {
+                        max = T.Max(max, z[k]); // NaN propagates, as in TensorPrimitives.Max
+                    }
+
+                    for (var k = 0; k < z.Length; k++)
+                    {
+                        z[k] -= max;
+                        if (y[k] != T.Zero)
+                        {
+                            total -= y[k] * z[k]; // y_k (max − z_k), the z part of y_k (logΣexp(z) − z_k)
+                        }
+                    }
+
+                    TensorPrimitives.Exp<T>(z, z);
                     var sum = T.Zero;
                     for (var k = 0; k < z.Length; k++)
                     {
-                        var e = T.Exp(z[k] - max);
-                        if (y[k] != T.Zero)
-                        {
-                            total += y[k] * (max - z[k]); // the z_k part of y_k (logΣexp(z) − z_k), before z_k becomes e_k
-                        }
-
-                        z[k] = e;
-                        sum += e;
+                        sum += z[k];
                     }
 
                     var logSum = T.Log(sum);
@@ -536,6 +548,33 @@ public sealed class Mlp<T>
         }
 
         return total;
+    }
+
+    /// <summary>The index of the largest value, the first on ties (+0 above −0), the first NaN if any: TensorPrimitives.IndexOfMax's rules, without its call overhead on a row of K values.</summary>
+    private static int IndexOfMax(ReadOnlySpan<T> row)
+    {
+        var at = 0;
+        var best = row[0];
+        if (T.IsNaN(best))
+        {
+            return 0;
+        }
+
+        for (var j = 1; j < row.Length; j++)
+        {
+            var v = row[j];
+            if (T.IsNaN(v))
+            {
+                return j;
+            }
+
+            if (v > best || (v == best && T.IsNegative(best) && !T.IsNegative(v)))
+            {
+                (best, at) = (v, j);
+            }
+        }
+
+        return at;
     }
 
     private static Span<float> AsFloat(Span<T> s) => System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(s);
