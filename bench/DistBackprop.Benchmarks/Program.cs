@@ -63,7 +63,7 @@ static void Quick(string[] which)
                 }
 
                 using var pool = new KernelPool(threads);
-                var seconds = Median(() => c.Run(op, pool), Math.Max(1, (int)(2e7 / c.Flops)), rounds: 15, best: true);
+                var seconds = Median(() => c.Run(op, pool), Math.Max(1, (int)(5e6 / c.Flops)), rounds: 101, best: true);
                 Console.WriteLine($"{name,-5} {op,-5} B={b,-4} In={inputs,-5} Out={outputs,-5} threads={threads}  {c.Flops / seconds / 1e9,7:F1} GFLOP/s  {seconds * 1e6,9:F2} µs");
             }
         }

@@ -340,6 +340,44 @@ public static partial class Gemm
                 }
             }
 
+            if (Avx.IsSupported && width % 8 == 0 && r0 < count && kc >= 8)
+            {
+                // the last, partial group of rows: the missing rows enter the transpose as zeros
+                var rows = count - r0;
+                var k = 0;
+                for (; k + 8 <= kc; k += 8)
+                {
+                    var b = src + ((nint)r0 * stride) + k;
+                    Transpose8x8(
+                        Avx.LoadVector256(b), RowOrZero(b, stride, 1, rows), RowOrZero(b, stride, 2, rows), RowOrZero(b, stride, 3, rows),
+                        RowOrZero(b, stride, 4, rows), RowOrZero(b, stride, 5, rows), RowOrZero(b, stride, 6, rows), RowOrZero(b, stride, 7, rows),
+                        dst + ((nint)k * width) + r0, width);
+                }
+
+                for (; k < kc; k++)
+                {
+                    for (var r = r0; r < r0 + 8; r++)
+                    {
+                        dst[((nint)k * width) + r] = r < count ? src[((nint)r * stride) + k] : 0f;
+                    }
+                }
+
+                r0 += 8;
+                if (r0 < width)
+                {
+                    // whole groups of zero rows: one 8-wide store per group and k
+                    for (var kk = 0; kk < kc; kk++)
+                    {
+                        for (var r = r0; r < width; r += 8)
+                        {
+                            Vector256<float>.Zero.Store(dst + ((nint)kk * width) + r);
+                        }
+                    }
+                }
+
+                return;
+            }
+
             for (var r = r0; r < count; r++)
             {
                 var row = src + ((nint)r * stride);
@@ -357,6 +395,11 @@ public static partial class Gemm
                 }
             }
         }
+
+        // row r of an 8-row group at b (row stride `stride`), or zeros when the group has only `rows` rows
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<float> RowOrZero(float* b, int stride, int r, int rows) =>
+            r < rows ? Avx.LoadVector256(b + ((nint)r * stride)) : Vector256<float>.Zero;
 
         // dst[t·ldd + r] = r_r[t] for an 8 × 8 block held in eight row vectors (stores in ascending t)
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
