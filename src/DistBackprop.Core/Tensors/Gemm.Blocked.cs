@@ -268,9 +268,22 @@ public static partial class Gemm
                 if (p.BCs == 1)
                 {
                     // row-major source (X, W in dX = dY·W): NR consecutive floats per k
-                    for (var k = 0; k < kc; k++)
+                    if (nr == 32 && nv == 32 && Vector512.IsHardwareAccelerated)
                     {
-                        CopyPadded(src + ((nint)k * p.BRs), dst + (k * nr), nv, nr);
+                        // the AVX-512 panel width: two 16-float vectors per k
+                        for (var k = 0; k < kc; k++)
+                        {
+                            var s = src + ((nint)k * p.BRs);
+                            Vector512.Load(s).Store(dst + (k * 32));
+                            Vector512.Load(s + 16).Store(dst + (k * 32) + 16);
+                        }
+                    }
+                    else
+                    {
+                        for (var k = 0; k < kc; k++)
+                        {
+                            CopyPadded(src + ((nint)k * p.BRs), dst + (k * nr), nv, nr);
+                        }
                     }
                 }
                 else
