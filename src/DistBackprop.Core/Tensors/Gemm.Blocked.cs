@@ -226,7 +226,7 @@ public static partial class Gemm
                 }
             }
 
-            TKernel.Compute(kc, ap, bp, tile, nr, load);
+            TKernel.ComputeEdge(kc, ap, bp, tile, nr, load, mv, nv);
             for (var r = 0; r < mv; r++)
             {
                 new ReadOnlySpan<float>(tile + (r * nr), nv).CopyTo(new Span<float>(c + ((nint)r * ldc), nv));
