@@ -226,7 +226,7 @@ public static partial class Gemm
                 }
             }
 
-            TKernel.Compute(kc, ap, bp, tile, nr, load);
+            TKernel.ComputeEdge(kc, ap, bp, tile, nr, load, mv, nv);
             for (var r = 0; r < mv; r++)
             {
                 new ReadOnlySpan<float>(tile + (r * nr), nv).CopyTo(new Span<float>(c + ((nint)r * ldc), nv));
@@ -268,9 +268,22 @@ public static partial class Gemm
                 if (p.BCs == 1)
                 {
                     // row-major source (X, W in dX = dY·W): NR consecutive floats per k
-                    for (var k = 0; k < kc; k++)
+                    if (nr == 32 && nv == 32 && Vector512.IsHardwareAccelerated)
                     {
-                        CopyPadded(src + ((nint)k * p.BRs), dst + (k * nr), nv, nr);
+                        // the AVX-512 panel width: two 16-float vectors per k
+                        for (var k = 0; k < kc; k++)
+                        {
+                            var s = src + ((nint)k * p.BRs);
+                            Vector512.Load(s).Store(dst + (k * 32));
+                            Vector512.Load(s + 16).Store(dst + (k * 32) + 16);
+                        }
+                    }
+                    else
+                    {
+                        for (var k = 0; k < kc; k++)
+                        {
+                            CopyPadded(src + ((nint)k * p.BRs), dst + (k * nr), nv, nr);
+                        }
                     }
                 }
                 else
@@ -340,6 +353,44 @@ public static partial class Gemm
                 }
             }
 
+            if (Avx.IsSupported && width % 8 == 0 && r0 < count && kc >= 8)
+            {
+                // the last, partial group of rows: the missing rows enter the transpose as zeros
+                var rows = count - r0;
+                var k = 0;
+                for (; k + 8 <= kc; k += 8)
+                {
+                    var b = src + ((nint)r0 * stride) + k;
+                    Transpose8x8(
+                        Avx.LoadVector256(b), RowOrZero(b, stride, 1, rows), RowOrZero(b, stride, 2, rows), RowOrZero(b, stride, 3, rows),
+                        RowOrZero(b, stride, 4, rows), RowOrZero(b, stride, 5, rows), RowOrZero(b, stride, 6, rows), RowOrZero(b, stride, 7, rows),
+                        dst + ((nint)k * width) + r0, width);
+                }
+
+                for (; k < kc; k++)
+                {
+                    for (var r = r0; r < r0 + 8; r++)
+                    {
+                        dst[((nint)k * width) + r] = r < count ? src[((nint)r * stride) + k] : 0f;
+                    }
+                }
+
+                r0 += 8;
+                if (r0 < width)
+                {
+                    // whole groups of zero rows: one 8-wide store per group and k
+                    for (var kk = 0; kk < kc; kk++)
+                    {
+                        for (var r = r0; r < width; r += 8)
+                        {
+                            Vector256<float>.Zero.Store(dst + ((nint)kk * width) + r);
+                        }
+                    }
+                }
+
+                return;
+            }
+
             for (var r = r0; r < count; r++)
             {
                 var row = src + ((nint)r * stride);
@@ -357,6 +408,11 @@ public static partial class Gemm
                 }
             }
         }
+
+        // row r of an 8-row group at b (row stride `stride`), or zeros when the group has only `rows` rows
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<float> RowOrZero(float* b, int stride, int r, int rows) =>
+            r < rows ? Avx.LoadVector256(b + ((nint)r * stride)) : Vector256<float>.Zero;
 
         // dst[t·ldd + r] = r_r[t] for an 8 × 8 block held in eight row vectors (stores in ascending t)
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

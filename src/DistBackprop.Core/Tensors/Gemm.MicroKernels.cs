@@ -21,6 +21,13 @@ internal unsafe interface IMicroKernel
 
     // a: (kc, MR) packed   b: (kc, NR) packed   c: (MR, NR) with row stride ldc
     static abstract void Compute(int kc, float* a, float* b, float* c, int ldc, bool load);
+
+    /// <summary>
+    /// A partial tile: at least rows 0..mv-1 and columns 0..nv-1 of the MR × NR tile (same panels, same
+    /// chains); a kernel may compute fewer padding rows/columns than <see cref="Compute"/> does. <c>c</c> is a
+    /// scratch tile, so anything outside the valid part may be left as garbage.
+    /// </summary>
+    static abstract void ComputeEdge(int kc, float* a, float* b, float* c, int ldc, bool load, int mv, int nv);
 }
 
 /// <summary>AVX2 + FMA: 6 rows × 16 columns = 12 ymm accumulators, 2 for B, 1 broadcast.</summary>
@@ -31,6 +38,8 @@ internal readonly unsafe struct Avx2Kernel : IMicroKernel
     public static int NR => 16;
 
     public static int KC => 256;
+
+    public static void ComputeEdge(int kc, float* a, float* b, float* c, int ldc, bool load, int mv, int nv) => Compute(kc, a, b, c, ldc, load);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Compute(int kc, float* a, float* b, float* c, int ldc, bool load)
@@ -95,6 +104,90 @@ internal readonly unsafe struct Avx512Kernel : IMicroKernel
     public static int NR => 32;
 
     public static int KC => 256;
+
+    /// <summary>Up to 16 columns run a half (8 × 16) or quarter (4 × 16, up to 4 rows) kernel: the same chains, less padding.</summary>
+    public static void ComputeEdge(int kc, float* a, float* b, float* c, int ldc, bool load, int mv, int nv)
+    {
+        if (nv > 16)
+        {
+            // (a 4 × 32 half tile for mv ≤ 4 measured slower on dW 10 × 1024, K = 256, faster on 25 × 400)
+            Compute(kc, a, b, c, ldc, load);
+        }
+        else if (mv <= 4)
+        {
+            Compute4x16(kc, a, b, c, ldc, load);
+        }
+        else
+        {
+            Compute8x16(kc, a, b, c, ldc, load);
+        }
+    }
+
+    // columns 0..15 of the 8 × 32 tile
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Compute8x16(int kc, float* a, float* b, float* c, int ldc, bool load)
+    {
+        Vector512<float> c0v, c1v, c2v, c3v, c4v, c5v, c6v, c7v;
+        float* c0 = c, c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc, c4 = c3 + ldc, c5 = c4 + ldc, c6 = c5 + ldc, c7 = c6 + ldc;
+        if (load)
+        {
+            c0v = Vector512.Load(c0); c1v = Vector512.Load(c1); c2v = Vector512.Load(c2); c3v = Vector512.Load(c3);
+            c4v = Vector512.Load(c4); c5v = Vector512.Load(c5); c6v = Vector512.Load(c6); c7v = Vector512.Load(c7);
+        }
+        else
+        {
+            c0v = c1v = c2v = c3v = c4v = c5v = c6v = c7v = Vector512<float>.Zero;
+        }
+
+        // c[r, 0..15] = fma(a[k, r], b[k, 0..15], c[r, 0..15])   k ascending
+        for (var k = 0; k < kc; k++)
+        {
+            var b0 = Vector512.Load(b);
+            c0v = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), b0, c0v);
+            c1v = Vector512.FusedMultiplyAdd(Vector512.Create(a[1]), b0, c1v);
+            c2v = Vector512.FusedMultiplyAdd(Vector512.Create(a[2]), b0, c2v);
+            c3v = Vector512.FusedMultiplyAdd(Vector512.Create(a[3]), b0, c3v);
+            c4v = Vector512.FusedMultiplyAdd(Vector512.Create(a[4]), b0, c4v);
+            c5v = Vector512.FusedMultiplyAdd(Vector512.Create(a[5]), b0, c5v);
+            c6v = Vector512.FusedMultiplyAdd(Vector512.Create(a[6]), b0, c6v);
+            c7v = Vector512.FusedMultiplyAdd(Vector512.Create(a[7]), b0, c7v);
+            a += 8;
+            b += 32;
+        }
+
+        c0v.Store(c0); c1v.Store(c1); c2v.Store(c2); c3v.Store(c3);
+        c4v.Store(c4); c5v.Store(c5); c6v.Store(c6); c7v.Store(c7);
+    }
+
+    // rows 0..3, columns 0..15 of the 8 × 32 tile
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Compute4x16(int kc, float* a, float* b, float* c, int ldc, bool load)
+    {
+        Vector512<float> c0v, c1v, c2v, c3v;
+        float* c0 = c, c1 = c + ldc, c2 = c1 + ldc, c3 = c2 + ldc;
+        if (load)
+        {
+            c0v = Vector512.Load(c0); c1v = Vector512.Load(c1); c2v = Vector512.Load(c2); c3v = Vector512.Load(c3);
+        }
+        else
+        {
+            c0v = c1v = c2v = c3v = Vector512<float>.Zero;
+        }
+
+        // c[r, 0..15] = fma(a[k, r], b[k, 0..15], c[r, 0..15])   k ascending, r < 4
+        for (var k = 0; k < kc; k++)
+        {
+            var b0 = Vector512.Load(b);
+            c0v = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), b0, c0v);
+            c1v = Vector512.FusedMultiplyAdd(Vector512.Create(a[1]), b0, c1v);
+            c2v = Vector512.FusedMultiplyAdd(Vector512.Create(a[2]), b0, c2v);
+            c3v = Vector512.FusedMultiplyAdd(Vector512.Create(a[3]), b0, c3v);
+            a += 8;
+            b += 32;
+        }
+
+        c0v.Store(c0); c1v.Store(c1); c2v.Store(c2); c3v.Store(c3);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Compute(int kc, float* a, float* b, float* c, int ldc, bool load)
@@ -171,6 +264,8 @@ internal readonly unsafe struct Vector128Kernel : IMicroKernel
 
     public static int KC => 256;
 
+    public static void ComputeEdge(int kc, float* a, float* b, float* c, int ldc, bool load, int mv, int nv) => Compute(kc, a, b, c, ldc, load);
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Compute(int kc, float* a, float* b, float* c, int ldc, bool load)
     {
@@ -245,6 +340,8 @@ internal readonly unsafe struct ScalarKernel : IMicroKernel
     public static int NR => 4;
 
     public static int KC => 256;
+
+    public static void ComputeEdge(int kc, float* a, float* b, float* c, int ldc, bool load, int mv, int nv) => Compute(kc, a, b, c, ldc, load);
 
     public static void Compute(int kc, float* a, float* b, float* c, int ldc, bool load)
     {
