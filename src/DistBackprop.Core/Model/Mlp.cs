@@ -296,24 +296,8 @@ public sealed class Mlp<T>
     /// Adds the shard's summed gradient into <paramref name="gradient"/> (zero it first for a fresh sum).
     /// Shards larger than <see cref="MaxRows"/> are processed in chunks of MaxRows rows.
     /// </summary>
-    public ShardStats AccumulateGradient(ReadOnlySpan<T> parameters, Span<T> gradient, Dataset data, ReadOnlySpan<int> indices)
-    {
-        double loss = 0;
-        int samples = 0, correct = 0;
-        for (var start = 0; start < indices.Length; start += MaxRows)
-        {
-            var chunk = indices.Slice(start, Math.Min(MaxRows, indices.Length - start));
-            LoadRows(data, chunk);
-            Forward(parameters, chunk.Length);
-            var s = LossAndOutputDelta(chunk.Length);
-            Backward(parameters, gradient, chunk.Length);
-            loss += s.LossSum;
-            samples += s.Samples;
-            correct += s.Correct;
-        }
-
-        return new ShardStats(loss, samples, correct);
-    }
+    public ShardStats AccumulateGradient(ReadOnlySpan<T> parameters, Span<T> gradient, Dataset data, ReadOnlySpan<int> indices) =>
+        Chunks(parameters, gradient, data, indices, overwriteFirst: false, default(NoLayerDone));
 
     /// <summary>
     /// One shard's summed gradient, written into <paramref name="gradient"/> (no need to clear it first): the first chunk
@@ -342,6 +326,14 @@ public sealed class Mlp<T>
             return new ShardStats(0, 0, 0);
         }
 
+        return Chunks(parameters, gradient, data, indices, overwriteFirst: true, done);
+    }
+
+    /// <summary>Forward, loss and backward over <paramref name="indices"/> in chunks of MaxRows rows; the first chunk overwrites
+    /// the gradient when <paramref name="overwriteFirst"/>, every other adds; <paramref name="done"/> hears the last chunk's layers.</summary>
+    private ShardStats Chunks<TDone>(ReadOnlySpan<T> parameters, Span<T> gradient, Dataset data, ReadOnlySpan<int> indices, bool overwriteFirst, TDone done)
+        where TDone : ILayerDone
+    {
         double loss = 0;
         int samples = 0, correct = 0;
         for (var start = 0; start < indices.Length; start += MaxRows)
@@ -350,13 +342,14 @@ public sealed class Mlp<T>
             LoadRows(data, chunk);
             Forward(parameters, chunk.Length);
             var s = LossAndOutputDelta(chunk.Length);
+            var overwrite = overwriteFirst && start == 0;
             if (start + chunk.Length == indices.Length)
             {
-                Backward(parameters, gradient, chunk.Length, overwrite: start == 0, done);
+                Backward(parameters, gradient, chunk.Length, overwrite, done);
             }
             else
             {
-                Backward(parameters, gradient, chunk.Length, overwrite: start == 0, default(NoLayerDone));
+                Backward(parameters, gradient, chunk.Length, overwrite, default(NoLayerDone));
             }
 
             loss += s.LossSum;
