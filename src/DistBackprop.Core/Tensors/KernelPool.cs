@@ -49,6 +49,22 @@ public sealed class KernelPool : IDisposable
     /// <summary>Threads that run parts, the caller included.</summary>
     public int Threads { get; }
 
+    /// <summary>Bytes allocated so far by the pool's own threads (each reads its counter after its share of a Run): lets a
+    /// test check that the kernels allocate nothing on any thread, without the process-wide counter's noise.</summary>
+    internal long HelperAllocatedBytes
+    {
+        get
+        {
+            long sum = 0;
+            foreach (var w in _workers)
+            {
+                sum += w.AllocatedBytes;
+            }
+
+            return sum;
+        }
+    }
+
     /// <summary>Runs <paramref name="body"/> for parts 0..parts-1 and waits. Pass a static lambda.</summary>
     public void Run<TState>(int parts, TState state, Action<int, TState> body)
     {
@@ -206,6 +222,7 @@ public sealed class KernelPool : IDisposable
         private readonly Thread _thread;
         private readonly ManualResetEventSlim _wake = new(false);
         private int _generation;
+        private long _allocated;
 
         public Worker(KernelPool pool, int index)
         {
@@ -213,6 +230,8 @@ public sealed class KernelPool : IDisposable
             _thread = new Thread(Loop) { IsBackground = true, Name = $"KernelPool worker {index + 1}" };
             _thread.Start();
         }
+
+        public long AllocatedBytes => Volatile.Read(ref _allocated);
 
         public void Wake()
         {
@@ -254,6 +273,7 @@ public sealed class KernelPool : IDisposable
                 }
 
                 _pool.RunParts(_pool._job!);
+                Volatile.Write(ref _allocated, GC.GetAllocatedBytesForCurrentThread()); // before the caller can return
                 _pool.HelperFinished();
             }
         }
