@@ -30,26 +30,14 @@ public static partial class Gemm
 
         // dW += dYᵀ·X  dy: (B, Out)  x: (B, In)  dw: (Out, In)
         public static void AccumulateDyTX<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, Span<T> dw, int rows, int inputs, int outputs)
-            where T : unmanaged, IFloatingPointIeee754<T>
-        {
-            for (var o = 0; o < outputs; o++)
-            {
-                for (var i = 0; i < inputs; i++)
-                {
-                    var sum = T.Zero;
-                    for (var b = 0; b < rows; b++)
-                    {
-                        sum += dy[(b * outputs) + o] * x[(b * inputs) + i];
-                    }
-
-                    dw[(o * inputs) + i] += sum;
-                }
-            }
-        }
+            where T : unmanaged, IFloatingPointIeee754<T> => DyTX(dy, x, dw, rows, inputs, outputs, accumulate: true);
 
         // dW = dYᵀ·X  dy: (B, Out)  x: (B, In)  dw: (Out, In)
         // The same sums as AccumulateDyTX into a cleared dw: 0 + sum, so a −0 sum would become +0 there too.
         public static void DyTX<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, Span<T> dw, int rows, int inputs, int outputs)
+            where T : unmanaged, IFloatingPointIeee754<T> => DyTX(dy, x, dw, rows, inputs, outputs, accumulate: false);
+
+        internal static void DyTX<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, Span<T> dw, int rows, int inputs, int outputs, bool accumulate)
             where T : unmanaged, IFloatingPointIeee754<T>
         {
             for (var o = 0; o < outputs; o++)
@@ -62,7 +50,8 @@ public static partial class Gemm
                         sum += dy[(b * outputs) + o] * x[(b * inputs) + i];
                     }
 
-                    dw[(o * inputs) + i] = T.Zero + sum;
+                    var at = (o * inputs) + i;
+                    dw[at] = (accumulate ? dw[at] : T.Zero) + sum;
                 }
             }
         }

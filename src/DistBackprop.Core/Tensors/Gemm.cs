@@ -44,35 +44,38 @@ public static partial class Gemm
     /// <remarks>Effectively computes dw[o, i] += Σ_b dy[b, o]·x[b, i]. In float32 the sum is a fused
     /// multiply-add chain that starts from the old dw[o, i] and runs over b = 0..B-1 in order.</remarks>
     public static void AccumulateDyTX<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, Span<T> dw, int rows, int inputs, int outputs, KernelPool? pool = null)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        CheckDims(rows, inputs, outputs);
-        CheckShapes(dy.Length, (long)rows * outputs, nameof(dy), x.Length, (long)rows * inputs, nameof(x), dw.Length, (long)outputs * inputs, nameof(dw));
-        if (typeof(T) == typeof(float))
-        {
-            Blocked.AccumulateDyTX(MemoryMarshal.Cast<T, float>(dy), MemoryMarshal.Cast<T, float>(x), MemoryMarshal.Cast<T, float>(dw), rows, inputs, outputs, pool, DefaultPath);
-            return;
-        }
-
-        Reference.AccumulateDyTX(dy, x, dw, rows, inputs, outputs);
-    }
+        where T : unmanaged, IFloatingPointIeee754<T> => DyTX(dy, x, dw, rows, inputs, outputs, pool, accumulate: true);
 
     /// <summary>dW = dYᵀ·X (overwrites <paramref name="dw"/>): the first chunk of a fresh sum, without clearing dw first.</summary>
     /// <remarks>Effectively computes dw[o, i] = Σ_b dy[b, o]·x[b, i]. Bit-identical to clearing dw to +0 and calling
     /// <see cref="AccumulateDyTX{T}"/>: the float32 chain starts from +0 instead of a loaded +0, and with no rows every
     /// element becomes +0.</remarks>
     public static void DyTX<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, Span<T> dw, int rows, int inputs, int outputs, KernelPool? pool = null)
+        where T : unmanaged, IFloatingPointIeee754<T> => DyTX(dy, x, dw, rows, inputs, outputs, pool, accumulate: false);
+
+    private static void DyTX<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> x, Span<T> dw, int rows, int inputs, int outputs, KernelPool? pool, bool accumulate)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckDims(rows, inputs, outputs);
         CheckShapes(dy.Length, (long)rows * outputs, nameof(dy), x.Length, (long)rows * inputs, nameof(x), dw.Length, (long)outputs * inputs, nameof(dw));
         if (typeof(T) == typeof(float))
         {
-            Blocked.DyTX(MemoryMarshal.Cast<T, float>(dy), MemoryMarshal.Cast<T, float>(x), MemoryMarshal.Cast<T, float>(dw), rows, inputs, outputs, pool, DefaultPath);
+            var dyF = MemoryMarshal.Cast<T, float>(dy);
+            var xF = MemoryMarshal.Cast<T, float>(x);
+            var dwF = MemoryMarshal.Cast<T, float>(dw);
+            if (accumulate)
+            {
+                Blocked.AccumulateDyTX(dyF, xF, dwF, rows, inputs, outputs, pool, DefaultPath);
+            }
+            else
+            {
+                Blocked.DyTX(dyF, xF, dwF, rows, inputs, outputs, pool, DefaultPath);
+            }
+
             return;
         }
 
-        Reference.DyTX(dy, x, dw, rows, inputs, outputs);
+        Reference.DyTX(dy, x, dw, rows, inputs, outputs, accumulate);
     }
 
     /// <summary>dX = dY·W (overwrites <paramref name="dx"/>).</summary>
