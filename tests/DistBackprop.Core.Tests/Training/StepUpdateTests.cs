@@ -1,11 +1,12 @@
 // The coordinator's fused, chunked, multi-threaded update (TrainingState.CompleteStep with a pool and a weights copy)
-// against the plain unfused sequence written out per element in this file: Σ shards in shard order, ÷ B, then the
-// torch.optim rule. Bit for bit, for every optimizer with and without weight decay, 1/2/3 threads, 1 and 3 shards,
+// against the plain unfused sequence written out per element: Σ shards in shard order, ÷ B, then the torch.optim rule
+// (MathChecks.ScalarOptimizer). Bit for bit, for every optimizer with and without weight decay, 1/2/3 threads, 1 and 3 shards,
 // on a model of 17,620 parameters (three chunks, the last partial; chunk ends inside a weight tensor; tensors not
 // multiples of the vector width). Also: the divergence checks of both passes, and zero allocation in steady state.
 using DistBackprop.Core.Model;
 using DistBackprop.Core.Optim;
 using DistBackprop.Core.Tensors;
+using DistBackprop.Core.Tests.MathChecks;
 using DistBackprop.Core.Training;
 using Xunit.Abstractions;
 
@@ -155,39 +156,7 @@ public class StepUpdateTests(ITestOutputHelper output)
             }
 
             _t++;
-            var adamStep = (float)(s.LearningRate / (1 - Math.Pow(s.Beta1, _t)));
-            var bias2Sqrt = (float)Math.Sqrt(1 - Math.Pow(s.Beta2, _t));
-            for (var l = 0; l < layout.LayerCount; l++)
-            {
-                Apply(layout.WeightOffset(l), layout.WeightLength(l), s.WeightDecay, adamStep, bias2Sqrt);
-                Apply(layout.BiasOffset(l), layout.BiasLength(l), 0f, adamStep, bias2Sqrt);
-            }
-        }
-
-        // gᵢ ← ḡᵢ + λ·wᵢ, then sgd / momentum / nesterov / adam as torch.optim (separate multiply and add)
-        private void Apply(int offset, int length, float decay, float adamStep, float bias2Sqrt)
-        {
-            var w = Weights;
-            for (var i = offset; i < offset + length; i++)
-            {
-                var gi = Mean[i] + (decay * w[i]);
-                switch (s.Kind)
-                {
-                    case OptimizerKind.Sgd:
-                        w[i] -= s.LearningRate * gi;
-                        break;
-                    case OptimizerKind.Momentum:
-                    case OptimizerKind.Nesterov:
-                        _first[i] = _t == 1 ? gi : (s.Momentum * _first[i]) + gi;
-                        w[i] -= s.LearningRate * (s.Kind == OptimizerKind.Nesterov ? gi + (s.Momentum * _first[i]) : _first[i]);
-                        break;
-                    default:
-                        _first[i] = (s.Beta1 * _first[i]) + ((1 - s.Beta1) * gi);
-                        _second[i] = (s.Beta2 * _second[i]) + ((1 - s.Beta2) * gi * gi);
-                        w[i] -= adamStep * (_first[i] / ((MathF.Sqrt(_second[i]) / bias2Sqrt) + s.Epsilon));
-                        break;
-                }
-            }
+            ScalarOptimizer.Step(s, layout, _t, Weights, Mean, _first, _second);
         }
     }
 }
