@@ -4,6 +4,8 @@
 // 6 × weights × samples/s. Standard output: one JSON line shaped like `distbackprop bench --json`
 // (mode "libtorch", workers 1); progress on standard error.
 // Usage: TorchCompare [--workload seed,mnist,wide] [--threads 1,2] [--seconds 10]
+//        TorchCompare --sgemm 1024 [--threads 1,2]   (torch.mm GFLOP/s, the matrix-multiply bar:
+//        median of 15 timed rounds after a 1 s warm-up, like `DistBackprop.Benchmarks quick n1024`)
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -19,6 +21,7 @@ foreach (var p in patched)
 string[] workloads = ["seed", "mnist", "wide"];
 int[] threads = [Environment.ProcessorCount];
 var seconds = 10.0;
+var sgemm = 0;
 for (var i = 0; i + 1 < args.Length; i += 2)
 {
     var values = args[i + 1].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -27,10 +30,49 @@ for (var i = 0; i + 1 < args.Length; i += 2)
         case "--workload": workloads = values; break;
         case "--threads": threads = values.Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToArray(); break;
         case "--seconds": seconds = double.Parse(values[0], CultureInfo.InvariantCulture); break;
+        case "--sgemm": sgemm = int.Parse(values[0], CultureInfo.InvariantCulture); break;
         default:
-            Console.Error.WriteLine($"error: unknown option {args[i]} (expected --workload, --threads, --seconds)");
+            Console.Error.WriteLine($"error: unknown option {args[i]} (expected --workload, --threads, --seconds, --sgemm)");
             return 2;
     }
+}
+
+if (sgemm > 0)
+{
+    // C = A·Bᵀ with A, B [n, n] (the X·Wᵀ shape of a linear layer) into a preallocated C (addmm_ with β = 0,
+        // one sgemm call, no allocation); GFLOP/s = 2n³ / time
+    foreach (var t in threads)
+    {
+        torch.set_num_threads(t);
+        using var a = torch.rand(sgemm, sgemm);
+        using var b = torch.rand(sgemm, sgemm);
+        using var bt = b.t();
+        using var c = torch.empty(sgemm, sgemm);
+        var warm = Stopwatch.StartNew();
+        while (warm.ElapsedMilliseconds < 1000)
+        {
+            c.addmm_(a, bt, beta: 0, alpha: 1);
+        }
+
+        var inner = Math.Max(1, (int)(3e9 / (2.0 * sgemm * sgemm * sgemm)));
+        var rounds = new double[15];
+        for (var r = 0; r < rounds.Length; r++)
+        {
+            var sw = Stopwatch.StartNew();
+            for (var i = 0; i < inner; i++)
+            {
+                c.addmm_(a, bt, beta: 0, alpha: 1);
+            }
+
+            rounds[r] = sw.Elapsed.TotalSeconds / inner;
+        }
+
+        Array.Sort(rounds);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"libtorch sgemm n={sgemm} A·Bᵀ threads={t}  {2.0 * sgemm * sgemm * sgemm / rounds[rounds.Length / 2] / 1e9,7:F1} GFLOP/s"));
+    }
+
+    return 0;
 }
 
 var table = new Dictionary<string, (long[] Sizes, bool Sigmoid, int Batch)>
