@@ -1,7 +1,10 @@
 // A worker actor: holds its dataset, an Mlp<float> workspace and a KernelPool, and computes the shards
 // the coordinator sends, one GradientSum per shard (never pre-added), with the same Core call as the
 // reference loop. Computation runs on a thread-pool task piped back to Self, one shard at a time (the
-// workspace is single-threaded), so the mailbox keeps answering. With the tcp tensor channel the compute task
+// workspace is single-threaded), so the mailbox keeps answering; a shard too small to be worth two thread
+// hand-offs (InlineWork) runs on the actor's thread instead. In-process (local mode) every shard runs on the
+// actor's thread, one of the dedicated threads the workers share with the coordinator, and that thread sends the
+// ShardComputed itself. With the tcp tensor channel the compute task
 // streams the shard's gradient itself, a layer at a time as backprop finishes it (GradientStreamer: last layer
 // first, layer 0 with the stats as the last part), so the transfer overlaps the rest of backprop; with the Akka
 // transport the actor sends one ShardComputed per shard when it is done. Gradient buffers are reused: a reply's
@@ -33,6 +36,12 @@ namespace DistBackprop.Cluster.Actors;
 public sealed class Worker : ReceiveActor, IWithTimers
 {
     public const string CoordinatorRole = "coordinator";
+
+    /// <summary>
+    /// Shards of at most this many rows × parameters (≈ 3 multiply-adds each, ~0.1 ms on one core) are computed on the
+    /// actor's own thread: for them, handing the work to a task and the result back costs more than the work.
+    /// </summary>
+    public const long InlineWork = 1L << 21;
 
     private readonly WorkerSettings _settings;
     private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -494,16 +503,48 @@ public sealed class Worker : ReceiveActor, IWithTimers
         var before = _settings.BeforeShard;
         // tcp transport: the compute task streams the gradient a layer at a time (docs/tensor-channel.md)
         var (channel, streamer) = _accepted?.TensorChannel is not null && _channel is not null ? (_channel, _streamer!) : (null, null);
+        // in-process (local mode): the thread that computed the shard sends the reply itself, one hand-off fewer
+        // between the last multiply-add and the coordinator's update
+        var direct = channel is null && _settings.Coordinator is not null ? _coordinator : null;
+        var self = Self;
         _busy = true;
         _running = job;
+        if (before is null && (_settings.Coordinator is not null || (long)job.Work.Indices.Length * mlp.Spec.ParameterCount <= InlineWork))
+        {
+            // in-process, the worker has a dedicated thread of its own (AkkaBuilderExtensions.LocalDispatcher), and a small
+            // shard costs less than the two thread hand-offs of a task: compute on the actor's thread
+            ShardDone done;
+            try
+            {
+                done = Compute();
+            }
+            catch (Exception e)
+            {
+                done = new ShardDone(job.Step, job.Work.Shard, null, 0, e.ToString(), sum, job.Version, Streamed: channel is not null);
+            }
+
+            HandleShardDone(done);
+            return;
+        }
+
         Task.Run(() =>
         {
             before?.Invoke(job.Step, job.Work.Shard);
+            return Compute();
+        }).ContinueWith(
+            t => t.IsCompletedSuccessfully ? t.Result
+                : new ShardDone(job.Step, job.Work.Shard, null, 0, t.Exception?.GetBaseException().ToString(), sum, job.Version, Streamed: channel is not null),
+            TaskContinuationOptions.ExecuteSynchronously).PipeTo(Self);
+
+        ShardDone Compute()
+        {
             var start = Stopwatch.GetTimestamp();
             if (channel is null)
             {
                 ReferenceTrainer.ComputeShard(mlp, job.Weights, data, job.Work.Indices, sum);
-                return new ShardDone(job.Step, job.Work.Shard, sum, Stopwatch.GetElapsedTime(start).TotalMilliseconds, null, null, job.Version);
+                var computeMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                direct?.Tell(new ShardComputed(job.Step, job.Work.Shard, sum.Gradient, sum.LossSum, sum.Samples, sum.Correct, computeMs, 0), self);
+                return new ShardDone(job.Step, job.Work.Shard, sum, computeMs, null, null, job.Version, Replied: direct is not null);
             }
 
             streamer!.Begin(channel, job.Step, job.Version, job.Work.Shard, sum.Gradient);
@@ -520,10 +561,7 @@ public sealed class Worker : ReceiveActor, IWithTimers
             var ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
             streamer.Finish(sum.LossSum, sum.Samples, sum.Correct, ms);
             return new ShardDone(job.Step, job.Work.Shard, sum, ms, null, null, job.Version, Streamed: true);
-        }).ContinueWith(
-            t => t.IsCompletedSuccessfully ? t.Result
-                : new ShardDone(job.Step, job.Work.Shard, null, 0, t.Exception?.GetBaseException().ToString(), sum, job.Version, Streamed: channel is not null),
-            TaskContinuationOptions.ExecuteSynchronously).PipeTo(Self);
+        }
     }
 
     private void HandleShardDone(ShardDone d)
@@ -542,9 +580,10 @@ public sealed class Worker : ReceiveActor, IWithTimers
                 _freeSums.Push(d.Unused);
             }
         }
-        else if (d.Streamed)
+        else if (d.Streamed || d.Replied)
         {
-            // already on the tensor channel, layer by layer (a stale one is dropped by the coordinator)
+            // already sent: over the tensor channel, layer by layer, or in-process by the computing thread (a stale one is
+            // dropped by the coordinator)
             _lentSums.Add((d.Step, d.Sum)); // free again when work for a later step arrives
         }
         else if (_accepted is { TensorChannel: null } && _coordinator is not null && d.Step >= _latestStep)
@@ -631,7 +670,7 @@ public sealed class Worker : ReceiveActor, IWithTimers
     private sealed record Job(long Step, ShardWork Work, float[] Weights, long Version);
 
     private sealed record ShardDone(long Step, int Shard, GradientSum? Sum, double ComputeMs, string? Error, GradientSum? Unused = null, long Version = 0,
-        bool Streamed = false) : INoSerializationVerificationNeeded;
+        bool Streamed = false, bool Replied = false) : INoSerializationVerificationNeeded;
 
     private sealed class LeaveRequest : INoSerializationVerificationNeeded
     {

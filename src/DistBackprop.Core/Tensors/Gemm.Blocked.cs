@@ -39,8 +39,11 @@ public static partial class Gemm
         internal const int MCTarget = 144;
         internal const int NCTarget = 1024;
 
-        /// <summary>Below this many multiply-adds a product runs on one thread (the bits are the same either way).</summary>
-        internal const long MinParallelWork = 1L << 18;
+        /// <summary>
+        /// Below this many multiply-adds (~10 µs on one core) a product runs on one thread (the bits are the same either
+        /// way): waking a pool thread and handing it half the tiles costs about as much as the work.
+        /// </summary>
+        internal const long MinParallelWork = 1L << 20;
 
         [ThreadStatic]
         private static float[]? t_pack;

@@ -22,12 +22,12 @@ public sealed class MlpKernelTests(ITestOutputHelper output)
     [MemberData(nameof(Cases))]
     public void Float_gradient_is_bit_identical_across_threads_and_close_to_double(Activation hidden, LossKind loss)
     {
-        var spec = new ModelSpec([67, 96, 81, 10], hidden, loss); // big enough for the pool to split (> Gemm.Blocked.MinParallelWork)
+        var spec = new ModelSpec([67, 264, 81, 10], hidden, loss); // big enough for the pool to split (> Gemm.Blocked.MinParallelWork)
         var data = RandomData(spec.Inputs, spec.Outputs, 140);
         var parameters = Initializer.Create(spec, 4);
         var indices = Enumerable.Range(3, 131).ToArray(); // 131 rows in chunks of 60: uneven tiles and a short chunk
 
-        Assert.True(60L * 96 * 67 >= Gemm.Blocked.MinParallelWork, "the shape no longer reaches the pool");
+        Assert.True(60L * 264 * 67 >= Gemm.Blocked.MinParallelWork, "the shape no longer reaches the pool");
         float[]? first = null;
         ShardStats firstStats = default;
         foreach (var threads in new[] { 1, 2, 3 })
