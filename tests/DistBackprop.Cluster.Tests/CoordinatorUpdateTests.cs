@@ -1,7 +1,7 @@
-// The coordinator's update on a pool of workers × kernel threads threads, writing the next step's weights snapshot
-// as it goes (Core's StepUpdate through TrainingState.CompleteStep): local mode ends bit-identical to the reference
-// loop (one thread, no snapshot) for a model big enough to be split over the threads, with the workers reading the
-// snapshot buffers directly and through the serializer. Leaves out: the element-wise bits (Core StepUpdateTests).
+// The coordinator's update on a pool of workers × kernel threads threads, from one weights buffer into the other
+// (Core's StepUpdate through TrainingState.CompleteStep): local mode ends bit-identical to the reference loop (one
+// thread) for a model big enough to be split over the threads, with the workers reading the state's weights
+// buffers directly and through the serializer. Leaves out: the element-wise bits (Core StepUpdateTests).
 using DistBackprop.Cluster.Hosting;
 using DistBackprop.Core.Model;
 using DistBackprop.Core.Optim;

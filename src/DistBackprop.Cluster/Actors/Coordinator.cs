@@ -40,10 +40,10 @@
  * (failure detector), then downed by the split brain resolver and removed (DeathWatch Terminated): the shards are
  * taken back at the first of these, or at the deadline if the worker is alive but silent.
  *
- * Buffers: the weights snapshot sent with a step lives in one of two buffers (overwritten two steps later, see
- * ComputeShards); gradients that came through the serializer go back to its TensorPool once reduced or dropped.
- * The optimizer step writes the new weights into the next step's buffer as it goes (CompleteStep's weightsCopy),
- * so dispatching copies nothing unless the buffer is not yet that version (the first step, after a resume).
+ * Buffers: the weights sent with a step are the state's current buffer, one of the two TrainingState alternates
+ * between (the optimizer step reads one and writes the other), so dispatching copies nothing, and the buffer a step
+ * was sent with is not written before the step after it completes (see ComputeShards); gradients that came through
+ * the serializer go back to its TensorPool once reduced or dropped.
  *
  * Cores: the update runs on a KernelPool of CoordinatorSettings.UpdateThreads threads. Workers wait for the next
  * weights while it runs, so local mode gives it every core the workers use (workers × kernel threads), and a
@@ -78,8 +78,6 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     private readonly Dictionary<IActorRef, (double ComputeMs, long Arrival, double SerializeMs)> _timing = new();
     private readonly TensorSerializer? _serializer;
 
-    private readonly float[][] _snapshots = new float[2][];
-    private readonly long[] _snapshotVersions = [-1, -1]; // the weights version (steps done) each buffer holds
     private readonly Core.Tensors.KernelPool _updatePool;
     private readonly Dictionary<string, long> _shardsByWorker = new(StringComparer.Ordinal);
     private readonly List<WorkerStatus> _departed = new();
@@ -284,14 +282,9 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
             indices[s] = plan.ShardIndices(s).ToArray();
         }
 
-        // read-only until step Step + 2 is dispatched, shared by every ComputeShards of this step (see ComputeShards);
-        // normally already written by the last optimizer step (CompleteStep)
-        _snapshot = SnapshotBuffer(plan.Step);
-        if (_snapshotVersions[plan.Step % 2] != _state.Step)
-        {
-            _state.Parameters.CopyTo(_snapshot, 0);
-            _snapshotVersions[plan.Step % 2] = _state.Step;
-        }
+        // the state's current weights buffer: read-only until step Step + 1 completes (TrainingState.Parameters), shared
+        // by every ComputeShards of this step (see ComputeShards)
+        _snapshot = _state.Parameters;
 
         _timing.Clear();
         _firstArrival = 0;
@@ -466,11 +459,8 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         StepOutcome outcome;
         try
         {
-            // the new weights also go into the buffer of step Step + 1: step Step − 1's, which it replaces now anyway
-            var next = round.Step + 1;
-            _snapshotVersions[next % 2] = -1;
-            outcome = _state.CompleteStep(round.SlotsInShardOrder(), _updatePool, SnapshotBuffer(next));
-            _snapshotVersions[next % 2] = _state.Step;
+            // the new weights go into the state's other buffer, the one of step Step − 1, which they replace now anyway
+            outcome = _state.CompleteStep(round.SlotsInShardOrder(), _updatePool);
         }
         catch (TrainingDivergedException e)
         {
@@ -517,8 +507,6 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
 
         DispatchStep();
     }
-
-    private float[] SnapshotBuffer(long step) => _snapshots[step % 2] ??= new float[_state.Parameters.Length];
 
     private StepReport Report(StepOutcome o, GradientRound round, long now)
     {

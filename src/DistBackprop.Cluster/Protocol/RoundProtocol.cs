@@ -12,8 +12,8 @@ public sealed record ShardWork(int Shard, int[] Indices);
 /// <paramref name="WeightsVersion"/> (= the number of completed steps); <paramref name="Weights"/> is non-null
 /// when the coordinator believes the worker does not have that version yet.
 /// Ownership of <paramref name="Weights"/> (in process the array itself travels): read-only for everyone; the
-/// coordinator keeps two snapshot buffers and overwrites this one when it dispatches step Step + 2, i.e. only
-/// after step Step + 1 completed. A worker still computing step Step then can read torn values, but its reply is
+/// coordinator's weights live in two buffers (TrainingState.Parameters) and this one is overwritten when step
+/// Step + 1 completes (the update writing the weights for step Step + 2), i.e. only after step Step + 1 completed. A worker still computing step Step then can read torn values, but its reply is
 /// for a completed step and is dropped as stale, so torn values never enter a sum.
 /// </summary>
 public sealed record ComputeShards(long Step, long WeightsVersion, ShardWork[] Shards, float[]? Weights) : ITensorMessage;

@@ -140,6 +140,30 @@ public sealed class Optimizer
             throw new ArgumentOutOfRangeException(nameof(length), $"range [{start}, {start}+{length}) is not inside [0, {_layout.Count})");
         }
 
+        ApplyRange(parameters, parameters, gradient.Slice(start, length), start);
+    }
+
+    /// <summary>
+    /// As <see cref="Apply(Span{float}, ReadOnlySpan{float}, int, int)"/>, out of place and with the gradient of the range
+    /// only: reads the weights from <paramref name="from"/> and writes the new ones to <paramref name="to"/> (the same
+    /// buffer, or one that does not overlap it); the optimizer state is updated in place. Same bits as the in-place update.
+    /// </summary>
+    /// <param name="from">[n] the current parameters, ParameterLayout order.</param>
+    /// <param name="to">[n] receives the new parameters on [start, start + length).</param>
+    /// <param name="gradientRange">[length] the mean gradient of elements [start, start + length).</param>
+    public void ApplyRange(ReadOnlySpan<float> from, Span<float> to, ReadOnlySpan<float> gradientRange, int start)
+    {
+        var length = gradientRange.Length;
+        if (from.Length != _layout.Count || to.Length != _layout.Count)
+        {
+            throw new ArgumentException($"expected {_layout.Count} parameters and new parameters, got {from.Length} and {to.Length}");
+        }
+
+        if (start < 0 || start > _layout.Count - length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(start), $"range [{start}, {start}+{length}) is not inside [0, {_layout.Count})");
+        }
+
         if (StepCount == 0)
         {
             throw new InvalidOperationException("Apply before BeginStep");
@@ -152,13 +176,13 @@ public sealed class Optimizer
             var (weightFrom, weightTo) = Overlap(_layout.WeightOffset(l), _layout.WeightLength(l), start, end);
             if (weightFrom < weightTo)
             {
-                Update(parameters, gradient, weightFrom, weightTo - weightFrom, Settings.WeightDecay);
+                Update(from, to, gradientRange.Slice(weightFrom - start, weightTo - weightFrom), weightFrom, Settings.WeightDecay);
             }
 
             var (biasFrom, biasTo) = Overlap(_layout.BiasOffset(l), _layout.BiasLength(l), start, end);
             if (biasFrom < biasTo)
             {
-                Update(parameters, gradient, biasFrom, biasTo - biasFrom, 0f);
+                Update(from, to, gradientRange.Slice(biasFrom - start, biasTo - biasFrom), biasFrom, 0f);
             }
         }
     }
@@ -169,12 +193,15 @@ public sealed class Optimizer
     // Vectorised with Vector<float>, the same operations in the same order as the scalar tail (separate
     // multiply and add, never a fused multiply-add; sqrt and division are exact in both), so every element
     // gets the bit-identical value whatever the vector width or where the tail starts.
-    private void Update(Span<float> parameters, ReadOnlySpan<float> gradient, int offset, int length, float decay)
+    // elements [offset, offset + g.Length) (w: the current weights, read; o: where the new ones go — the same memory
+    // for an in-place update; g: their mean gradient)
+    private void Update(ReadOnlySpan<float> from, Span<float> to, ReadOnlySpan<float> g, int offset, float decay)
     {
         var s = Settings;
         float adamStep = _adamStep, adamBias2Sqrt = _adamBias2Sqrt;
-        var w = parameters.Slice(offset, length);
-        var g = gradient.Slice(offset, length);
+        var length = g.Length;
+        var w = from.Slice(offset, length);
+        var o = to.Slice(offset, length);
         var lr = s.LearningRate;
         var width = Vector<float>.Count;
         var vectorEnd = Vector.IsHardwareAccelerated ? length - (length % width) : 0;
@@ -189,13 +216,13 @@ public sealed class Optimizer
                     {
                         var wi = new Vector<float>(w[i..]);
                         var gi = new Vector<float>(g[i..]) + (vDecay * wi);
-                        (wi - (vLr * gi)).CopyTo(w[i..]);
+                        (wi - (vLr * gi)).CopyTo(o[i..]);
                     }
 
                     for (var i = vectorEnd; i < w.Length; i++)
                     {
                         var gi = g[i] + (decay * w[i]);
-                        w[i] -= lr * gi;
+                        o[i] = w[i] - (lr * gi);
                     }
 
                     break;
@@ -217,7 +244,7 @@ public sealed class Optimizer
                         var vi = first ? gi : (vMu * new Vector<float>(v[i..])) + gi;
                         vi.CopyTo(v[i..]);
                         var d = nesterov ? gi + (vMu * vi) : vi;
-                        (wi - (vLr * d)).CopyTo(w[i..]);
+                        (wi - (vLr * d)).CopyTo(o[i..]);
                     }
 
                     for (var i = vectorEnd; i < w.Length; i++)
@@ -225,7 +252,7 @@ public sealed class Optimizer
                         var gi = g[i] + (decay * w[i]);
                         v[i] = first ? gi : (mu * v[i]) + gi;
                         var d = nesterov ? gi + (mu * v[i]) : v[i];
-                        w[i] -= lr * d;
+                        o[i] = w[i] - (lr * d);
                     }
 
                     break;
@@ -247,7 +274,7 @@ public sealed class Optimizer
                         mi.CopyTo(m[i..]);
                         vi.CopyTo(v[i..]);
                         var denom = (Vector.SquareRoot(vi) / vBias2) + vEps;
-                        (wi - (vStep * (mi / denom))).CopyTo(w[i..]);
+                        (wi - (vStep * (mi / denom))).CopyTo(o[i..]);
                     }
 
                     for (var i = vectorEnd; i < w.Length; i++)
@@ -256,7 +283,7 @@ public sealed class Optimizer
                         m[i] = (b1 * m[i]) + (c1 * gi);
                         v[i] = (b2 * v[i]) + (c2 * gi * gi);
                         var denom = (MathF.Sqrt(v[i]) / adamBias2Sqrt) + eps;
-                        w[i] -= adamStep * (m[i] / denom);
+                        o[i] = w[i] - (adamStep * (m[i] / denom));
                     }
 
                     break;

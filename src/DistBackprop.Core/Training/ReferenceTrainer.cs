@@ -45,7 +45,7 @@ public sealed class ReferenceTrainer
             ComputeShard(_mlp, State.Parameters, _train, plan.ShardIndices(s).Span, _shards[s]);
         }
 
-        return State.CompleteStep(_shards, _pool, weightsCopy: null);
+        return State.CompleteStep(_shards, _pool);
     }
 
     /// <summary>Runs to the end, calling <paramref name="onStep"/> after every step.</summary>

@@ -30,7 +30,7 @@ public static class ShardReduction
     public static (double LossSum, int Samples, int Correct) Reduce(IReadOnlyList<GradientSum> shardsInOrder, int globalBatch, Span<float> meanGradient)
     {
         var totals = Totals(shardsInOrder, globalBatch, meanGradient.Length);
-        ReduceRange(shardsInOrder, globalBatch, meanGradient, 0, meanGradient.Length);
+        ReduceRange(shardsInOrder, globalBatch, 0, meanGradient);
         return totals;
     }
 
@@ -66,10 +66,10 @@ public static class ShardReduction
     /// The mean on elements [start, start + length) only (shards already checked by <see cref="Totals"/>): the
     /// additions are element-wise, so reducing a buffer range by range gives the same bits as all at once.
     /// </summary>
-    /// <param name="meanGradient">[n] the whole mean buffer; only the range is written.</param>
-    public static void ReduceRange(IReadOnlyList<GradientSum> shardsInOrder, int globalBatch, Span<float> meanGradient, int start, int length)
+    /// <param name="mean">[length] receives the mean of elements [start, start + length).</param>
+    public static void ReduceRange(IReadOnlyList<GradientSum> shardsInOrder, int globalBatch, int start, Span<float> mean)
     {
-        var mean = meanGradient.Slice(start, length);
+        var length = mean.Length;
 
         // Σ in shard order, then ÷ B — the same additions as copying s_0 and adding on, with one pass
         // fewer over the buffer: S = 1 is a single s_0 / B, S ≥ 2 starts from s_0 + s_1.

@@ -1,12 +1,18 @@
-// The coordinator's update after each step, as two fused passes over the flat buffers instead of five
-// (reduce, ÷ B, check, optimizer, check, copy). Each pass walks the buffers in chunks of ChunkLength floats
-// that the kernel threads take in turn, and does all of its work on a chunk while the chunk is in L1/L2:
-//   pass A (reduce): ḡ[i] = (Σ_{s in shard order} g_s[i]) / B;   are all ḡ[i] in the chunk finite?
-//   pass B (apply):  W[i] ← rule(W[i], ḡ[i]) (Optimizer.Apply);  are all W[i] finite?;  copy[i] = W[i]
-// Pass B starts only when pass A found every ḡ finite, so a bad gradient is reported before any weight changes.
+// The coordinator's update after each step, as ONE fused pass over the flat buffers instead of five
+// (reduce, ÷ B, check, optimizer, check) plus a copy. The pass walks the buffers in chunks of ChunkLength
+// floats that the kernel threads take in turn, and does all of its work on a chunk while it is in L1/L2:
+//   ḡ[i] = (Σ_{s in shard order} g_s[i]) / B;   are all ḡ[i] of the chunk finite?
+//   W'[i] = rule(W[i], ḡ[i])  (Optimizer.Apply, out of place: W is read, W' written);  are all W'[i] finite?
+// W and W' are two buffers (TrainingState flips them after a good step), so the new weights are written once
+// and never copied, and a bad gradient or weight leaves W, the last good weights, untouched: the caller
+// reports the divergence and keeps W. (The optimizer's own state — momentum, Adam's moments and step count —
+// is updated in place and is not restored: a diverged run ends.) ḡ of a chunk lives in a per-thread scratch
+// chunk, in L1, and is written to the whole mean-gradient buffer only when asked (tests, diagnostics).
+// Memory traffic per parameter with one shard and plain SGD: read g and W, write W' (the two-pass version also
+// wrote and re-read ḡ, re-read W and wrote a copy).
 // Every element goes through exactly the operations of the unfused sequence (ShardReduction.Reduce,
-// Optimizer.Step, a copy), so the bits depend on neither the chunk size nor the thread count (SPEC §3).
-// Leaves out: the divergence messages (TrainingState finds the tensor that broke once a pass says so)
+// Optimizer.Step), so the bits depend on neither the chunk size nor the thread count (SPEC §3).
+// Leaves out: the divergence messages (TrainingState finds the tensor that broke once the pass says so)
 // and who owns the threads (the caller's pool: in local mode the workers are idle while this runs).
 using System.Numerics.Tensors;
 using DistBackprop.Core.Optim;
@@ -14,101 +20,89 @@ using DistBackprop.Core.Tensors;
 
 namespace DistBackprop.Core.Training;
 
-/// <summary>Pass A and pass B of the step update over one model's buffers. One caller at a time.</summary>
+/// <summary>Which values of a fused update were not finite (none: <see cref="None"/>).</summary>
+[Flags]
+internal enum NonFinite
+{
+    None = 0,
+    Gradient = 1,
+    Weight = 2,
+}
+
+/// <summary>The fused update pass over one model's buffers. One caller at a time.</summary>
 internal sealed class StepUpdate
 {
-    /// <summary>32 KB of each buffer: pass B's four streams (W, ḡ and Adam's m, v) of a chunk fit in L2, pass A's mean in L1.</summary>
+    /// <summary>32 KB of each buffer: the pass's streams (g_s, ḡ, W, W' and Adam's m, v) of a chunk fit in L2.</summary>
     public const int ChunkLength = 8192;
 
-    /// <summary>Below this many chunks (a model under 32 K parameters) a pass is a few µs: waking threads would cost more.</summary>
+    /// <summary>Below this many chunks (a model under 32 K parameters) the pass is a few µs: waking threads would cost more.</summary>
     public const int MinParallelChunks = 4;
 
-    private readonly float[] _parameters;
+    [ThreadStatic]
+    private static float[]? t_mean;
+
     private readonly float[] _meanGradient;
     private readonly Optimizer _optimizer;
     private IReadOnlyList<GradientSum> _shards = [];
     private int _batch;
-    private float[]? _copy;
-    private int _nonFinite; // 1 once any chunk of the current pass saw a non-finite value
+    private float[] _from = [];
+    private float[] _to = [];
+    private int _nonFinite; // NonFinite flags seen by any chunk of the current pass
 
-    public StepUpdate(float[] parameters, float[] meanGradient, Optimizer optimizer)
+    public StepUpdate(float[] meanGradient, Optimizer optimizer)
     {
-        _parameters = parameters;
         _meanGradient = meanGradient;
         _optimizer = optimizer;
     }
 
-    private int Chunks => (_parameters.Length + ChunkLength - 1) / ChunkLength;
+    private int Chunks => (_meanGradient.Length + ChunkLength - 1) / ChunkLength;
 
-    private KernelPool PoolFor(KernelPool pool) => Chunks >= MinParallelChunks ? pool : KernelPool.Single;
+    /// <summary>Also write ḡ to the whole mean-gradient buffer (one more stream over memory).</summary>
+    public bool KeepMeanGradient { get; set; }
 
-    /// <summary>Pass A: the mean gradient from the shard sums (lengths already checked); false if any value is not finite.</summary>
-    public bool Reduce(KernelPool pool, IReadOnlyList<GradientSum> shardsInOrder, int globalBatch)
+    /// <summary>
+    /// ḡ = (Σ shards in order) / B and one optimizer step from <paramref name="from"/> into <paramref name="to"/> (lengths
+    /// already checked); which values were not finite.
+    /// </summary>
+    public NonFinite Run(KernelPool pool, IReadOnlyList<GradientSum> shardsInOrder, int globalBatch, float[] from, float[] to)
     {
         _shards = shardsInOrder;
         _batch = globalBatch;
-        _nonFinite = 0;
-        try
-        {
-            PoolFor(pool).Run(Chunks, this, static (chunk, u) => u.ReduceChunk(chunk));
-        }
-        finally
-        {
-            _shards = [];
-        }
-
-        return _nonFinite == 0;
-    }
-
-    /// <summary>Pass B: one optimizer step on the parameters (copied into <paramref name="copy"/> if given); false if any weight is not finite.</summary>
-    public bool Apply(KernelPool pool, float[]? copy)
-    {
-        _copy = copy;
+        _from = from;
+        _to = to;
         _nonFinite = 0;
         _optimizer.BeginStep(); // t and Adam's bias corrections advance once per step, not per chunk
         try
         {
-            PoolFor(pool).Run(Chunks, this, static (chunk, u) => u.ApplyChunk(chunk));
+            (Chunks >= MinParallelChunks ? pool : KernelPool.Single).Run(Chunks, this, static (chunk, u) => u.Chunk(chunk));
         }
         finally
         {
-            _copy = null;
+            _shards = [];
+            _from = _to = [];
         }
 
-        return _nonFinite == 0;
+        return (NonFinite)_nonFinite;
     }
 
-    private (int Start, int Length) Range(int chunk)
+    // ḡ[i] = (Σ_s g_s[i]) / B; check; W'[i] = rule(W[i], ḡ[i]); check — the chunk stays in L1/L2 throughout
+    private void Chunk(int chunk)
     {
         var start = chunk * ChunkLength;
-        return (start, Math.Min(ChunkLength, _parameters.Length - start));
-    }
-
-    // ḡ[i] = (Σ_s g_s[i]) / B on the chunk, then the finite check while the chunk is still in L1
-    private void ReduceChunk(int chunk)
-    {
-        var (start, length) = Range(chunk);
-        ShardReduction.ReduceRange(_shards, _batch, _meanGradient, start, length);
-        if (!TensorPrimitives.IsFiniteAll(_meanGradient.AsSpan(start, length)))
+        var length = Math.Min(ChunkLength, _meanGradient.Length - start);
+        var mean = KeepMeanGradient ? _meanGradient.AsSpan(start, length) : (t_mean ??= new float[ChunkLength]).AsSpan(0, length);
+        ShardReduction.ReduceRange(_shards, _batch, start, mean);
+        if (!TensorPrimitives.IsFiniteAll(mean))
         {
-            Volatile.Write(ref _nonFinite, 1);
+            Flag(NonFinite.Gradient);
+        }
+
+        _optimizer.ApplyRange(_from, _to, mean, start);
+        if (!TensorPrimitives.IsFiniteAll(_to.AsSpan(start, length)))
+        {
+            Flag(NonFinite.Weight);
         }
     }
 
-    // W[i] ← rule(W[i], ḡ[i]); check; copy[i] = W[i]
-    private void ApplyChunk(int chunk)
-    {
-        var (start, length) = Range(chunk);
-        _optimizer.Apply(_parameters, _meanGradient, start, length);
-        var w = _parameters.AsSpan(start, length);
-        if (!TensorPrimitives.IsFiniteAll(w))
-        {
-            Volatile.Write(ref _nonFinite, 1);
-        }
-
-        if (_copy is { } copy)
-        {
-            w.CopyTo(copy.AsSpan(start, length));
-        }
-    }
+    private void Flag(NonFinite what) => Interlocked.Or(ref _nonFinite, (int)what);
 }

@@ -3,7 +3,8 @@
 //   1. BeginStep: the next B indices of this epoch's order (seeded shuffle, or file order).
 //   2. Someone computes the S shard sums (ShardReduction.ShardRange gives each shard's rows).
 //   3. CompleteStep: Σ shards in shard order ÷ B, finite check, optimizer step, finite check, advance
-//      (StepUpdate: two fused passes, split over the caller's kernel threads).
+//      (StepUpdate: one fused pass, split over the caller's kernel threads, from the current weights buffer
+//      into the other one; the two swap roles after a good step, so a bad one leaves the weights as they were).
 // Leaves out: who computes the shards (a loop here, actors in DistBackprop.Cluster).
 using System.Numerics.Tensors;
 using DistBackprop.Core.Model;
@@ -115,6 +116,8 @@ public sealed class TrainingState
     private readonly int[] _order;
     private readonly float[] _meanGradient;
     private readonly StepUpdate _update;
+    private readonly float[][] _weights; // [2]: the current weights and where the next step writes its new ones
+    private int _current;
 
     public TrainingState(TrainingConfig config, int sampleCount, float[] initialParameters)
     {
@@ -127,20 +130,25 @@ public sealed class TrainingState
         }
 
         SampleCount = sampleCount;
-        Parameters = initialParameters;
+        _weights = [initialParameters, new float[initialParameters.Length]];
         Optimizer = new Optimizer(config.Optimizer, config.Spec.Layout);
         _order = new int[sampleCount];
         _meanGradient = new float[config.Spec.ParameterCount];
         EpochOrder.Fill(config.Seed, 0, config.Shuffle, _order);
-        _update = new StepUpdate(Parameters, _meanGradient, Optimizer);
+        _update = new StepUpdate(_meanGradient, Optimizer);
     }
 
     public TrainingConfig Config { get; }
 
     public int SampleCount { get; }
 
-    /// <summary>The current weights (flat, ParameterLayout order). Updated in place by CompleteStep.</summary>
-    public float[] Parameters { get; }
+    /// <summary>
+    /// The current weights (flat, ParameterLayout order). One of two buffers that CompleteStep alternates between: read
+    /// the property again after a step rather than keeping the array. The buffer of the weights after step t is not
+    /// written again before step t + 2 completes (the coordinator sends it while step t + 1 runs). Before the first
+    /// step it is the array given to the constructor.
+    /// </summary>
+    public float[] Parameters => _weights[_current];
 
     public Optimizer Optimizer { get; }
 
@@ -153,8 +161,20 @@ public sealed class TrainingState
     /// <summary>Rows of the current epoch already trained on.</summary>
     public int Position { get; private set; }
 
-    /// <summary>The mean gradient of the last completed step.</summary>
-    public ReadOnlySpan<float> LastMeanGradient => _meanGradient;
+    /// <summary>
+    /// Keep the mean gradient of each step for <see cref="LastMeanGradient"/> (tests, diagnostics): one more pass over
+    /// memory per step, so off by default.
+    /// </summary>
+    public bool KeepMeanGradient
+    {
+        get => _update.KeepMeanGradient;
+        set => _update.KeepMeanGradient = value;
+    }
+
+    /// <summary>The mean gradient of the last completed step; only with <see cref="KeepMeanGradient"/>.</summary>
+    public ReadOnlySpan<float> LastMeanGradient => KeepMeanGradient
+        ? _meanGradient
+        : throw new InvalidOperationException("the mean gradient is kept only with KeepMeanGradient = true");
 
     public int StepsPerEpoch => (SampleCount + Config.BatchSize - 1) / Config.BatchSize;
 
@@ -183,15 +203,14 @@ public sealed class TrainingState
     }
 
     /// <summary>Reduces the shard sums (index = shard), checks them, applies the optimizer and advances.</summary>
-    public StepOutcome CompleteStep(IReadOnlyList<GradientSum> shardsInOrder) => CompleteStep(shardsInOrder, KernelPool.Single, null);
+    public StepOutcome CompleteStep(IReadOnlyList<GradientSum> shardsInOrder) => CompleteStep(shardsInOrder, KernelPool.Single);
 
     /// <summary>
     /// As <see cref="CompleteStep(IReadOnlyList{GradientSum})"/>, with the update split over <paramref name="pool"/>'s
-    /// threads (same bits for any count), and the new weights also written to <paramref name="weightsCopy"/> if given
-    /// (the coordinator's next snapshot, saving a pass over the weights).
+    /// threads (same bits for any count). The new weights go into the other buffer, which <see cref="Parameters"/>
+    /// returns from then on; on divergence (<see cref="TrainingDivergedException"/>) it still returns the last good ones.
     /// </summary>
-    /// <param name="weightsCopy">[ParameterCount] or null; on divergence it holds the diverged weights.</param>
-    public StepOutcome CompleteStep(IReadOnlyList<GradientSum> shardsInOrder, KernelPool pool, float[]? weightsCopy)
+    public StepOutcome CompleteStep(IReadOnlyList<GradientSum> shardsInOrder, KernelPool pool)
     {
         ArgumentNullException.ThrowIfNull(shardsInOrder);
         ArgumentNullException.ThrowIfNull(pool);
@@ -201,21 +220,10 @@ public sealed class TrainingState
             throw new ArgumentException($"expected {Config.Shards} shard results, got {shardsInOrder.Count}", nameof(shardsInOrder));
         }
 
-        if (weightsCopy is not null && weightsCopy.Length != Parameters.Length)
-        {
-            throw new ArgumentException($"{weightsCopy.Length} values for the weights copy, the model has {Parameters.Length}", nameof(weightsCopy));
-        }
-
         var (lossSum, samples, correct) = ShardReduction.Totals(shardsInOrder, plan.BatchSize, _meanGradient.Length);
         if (samples != plan.BatchSize)
         {
             throw new InvalidOperationException($"step {plan.Step}: shards covered {samples} samples, the batch has {plan.BatchSize}");
-        }
-
-        // pass A, the mean gradient; checked first, so that the message names the layer tensor where it broke
-        if (!_update.Reduce(pool, shardsInOrder, plan.BatchSize))
-        {
-            CheckFinite(plan.Step, _meanGradient, "gradient");
         }
 
         var loss = lossSum / plan.BatchSize;
@@ -224,12 +232,21 @@ public sealed class TrainingState
             throw new TrainingDivergedException(plan.Step, $"the loss is {loss} ({LargestWeight()})");
         }
 
-        // pass B, the optimizer step (+ copy)
-        if (!_update.Apply(pool, weightsCopy))
+        // the fused pass: mean gradient, optimizer step into the other buffer, finite checks on both
+        var next = _weights[1 - _current];
+        var bad = _update.Run(pool, shardsInOrder, plan.BatchSize, Parameters, next);
+        if (bad.HasFlag(NonFinite.Gradient))
         {
-            CheckFinite(plan.Step, Parameters, "weight");
+            ShardReduction.ReduceRange(shardsInOrder, plan.BatchSize, 0, _meanGradient); // whole, to name the layer tensor where it broke
+            CheckFinite(plan.Step, _meanGradient, "gradient");
         }
 
+        if (bad.HasFlag(NonFinite.Weight))
+        {
+            CheckFinite(plan.Step, next, "weight");
+        }
+
+        _current = 1 - _current;
         Step++;
         Position += plan.BatchSize;
         var epochDone = Position >= SampleCount;

@@ -22,6 +22,7 @@ public class TrainingStepOracleTests(ITestOutputHelper output)
         var settings = new OptimizerSettings(OptimizerKind.Sgd, LearningRate: 0.5f);
         var config = new TrainingConfig(spec, settings, BatchSize: 11, Epochs: null, MaxSteps: 1, Seed: 9, Shuffle: true, Shards: 3);
         var trainer = new ReferenceTrainer(config, data, (float[])initial.Clone());
+        trainer.State.KeepMeanGradient = true;
         var rows = trainer.State.BeginStep().Indices.ToArray();
 
         var outcome = trainer.RunStep();
