@@ -161,7 +161,10 @@ public static partial class Gemm
             var nc = Math.Max(nr, NCTarget / nr * nr);
             // Panel sizes for this block (whole tiles, plus slack for the 6-wide transpose's overhang);
             // the thread's buffer only grows, so steady state allocates nothing.
-            var kcMax = Math.Min(TKernel.KC, p.K);
+            // K in equal blocks of at most KC (784 = 4 × 196, not 3 × 256 + 16: a thin last block reloads and stores
+            // every C tile for a few multiply-adds); the blocking never changes the bits, each chain goes on in k order
+            var kBlocks = (p.K + TKernel.KC - 1) / TKernel.KC;
+            var kcMax = Math.Min(TKernel.KC, RoundUp((p.K + kBlocks - 1) / kBlocks, 4));
             var aSize = RoundUp((Math.Min(mc, RoundUp(m1 - m0, mr)) + mr) * kcMax, 16);
             var bSize = RoundUp(Math.Min(nc, RoundUp(n1 - n0, nr)) * kcMax, 16);
             var need = aSize + bSize + (mr * nr) + 16;
@@ -180,9 +183,9 @@ public static partial class Gemm
                 for (var jc = n0; jc < n1; jc += nc)
                 {
                     var ncb = Math.Min(nc, n1 - jc);
-                    for (var pc = 0; pc < p.K; pc += TKernel.KC)
+                    for (var pc = 0; pc < p.K; pc += kcMax)
                     {
-                        var kc = Math.Min(TKernel.KC, p.K - pc);
+                        var kc = Math.Min(kcMax, p.K - pc);
                         var load = p.Accumulate || pc > 0;
                         PackB(p, pc, kc, jc, ncb, nr, bPack);
                         for (var ic = m0; ic < m1; ic += mc)
