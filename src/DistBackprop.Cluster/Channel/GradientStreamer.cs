@@ -1,8 +1,9 @@
 // Streams one shard's gradient over a worker's tensor channel while backprop is still running: Mlp's Backward
 // reports each layer (last first) once its dW and db are final for the shard, and the streamer queues that
 // layer's range of the flat gradient (ParameterLayout keeps layers.l.weight and layers.l.bias contiguous, and
-// layer l's range ends where layer l+1's begins) as a Gradient part, so the sender thread writes it to the socket
-// while the compute thread goes on with the layers below. The lowest range (layer 0, finished last) is held back
+// layer l's range ends where layer l+1's begins) as a Gradient part, then goes on with the layers below (the channel
+// writes the part on this thread when its socket is idle, which costs no thread wake-up, else its sender thread does
+// while backprop goes on). The lowest range (layer 0, finished last) is held back
 // and goes with the shard's stats as the part flagged last (Finish). Every float goes exactly once, highest
 // offsets first. A finished range smaller than MinPartFloats waits and goes with the next layer's (a tiny output
 // layer is not worth a frame and a wake-up of the sender thread on its own). Leaves out: the socket (TcpWorkerChannel) and deciding what to compute (Worker).

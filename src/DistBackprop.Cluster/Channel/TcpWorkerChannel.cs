@@ -1,7 +1,9 @@
 // A worker's end of the tensor channel: one TCP connection to the coordinator, opened with a Hello frame carrying
 // the registration token. A reader thread reads weight frames straight into TensorPool arrays and hands them to
-// the worker actor (WeightsArrived); a sender thread writes the gradient parts the worker queues (a layer each, as
-// backprop finishes it: GradientStreamer), in queue order, straight from its gradient buffers. A broken connection
+// the worker actor (WeightsArrived). Gradient parts (a layer each, as backprop finishes it: GradientStreamer) go out in
+// call order, straight from the gradient buffers: the calling (compute) thread writes a part itself when nothing is
+// queued or being written, which saves a wake-up of the sender thread on the critical path; otherwise the part is
+// queued and the sender thread writes it. A broken connection
 // is reported once (WorkerChannelLost); the worker then registers again.
 // Leaves out: what the worker does with weights and when (Worker).
 using System.Net.Sockets;
@@ -20,6 +22,8 @@ public sealed class TcpWorkerChannel : IDisposable
     private readonly TensorPool _pool;
     private readonly IActorRef _worker;
     private readonly Queue<Outgoing> _queue = new();
+    private readonly byte[] _writeScratch = new byte[FrameCodec.HeaderBytes]; // used by whoever holds _writing
+    private bool _writing; // under _queue's lock: a frame is being written (by the sender thread or inline by a caller)
     private int _closed;
 
     private TcpWorkerChannel(Socket socket, int parameterCount, TensorPool pool, IActorRef worker)
@@ -41,7 +45,8 @@ public sealed class TcpWorkerChannel : IDisposable
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        FrameCodec.Tune(socket);
         try
         {
             await socket.ConnectAsync(endpoint.Host, endpoint.Port, cancellationToken).ConfigureAwait(false);
@@ -72,7 +77,8 @@ public sealed class TcpWorkerChannel : IDisposable
     /// Queues floats [<paramref name="offset"/>, offset + <paramref name="count"/>) of shard <paramref name="shard"/>'s gradient as one
     /// part; the part flagged <paramref name="last"/> carries the shard's stats and must come after all the others (parts go out in
     /// queue order). The range must be final: the sender thread reads it later (ownership as in <see cref="SendGradient"/>).
-    /// Allocates nothing once the queue has grown; ignored once the channel is closed.
+    /// Written on the calling thread when nothing is ahead of it (then it returns once the bytes are in the socket buffer),
+    /// else queued for the sender thread. Allocates nothing once the queue has grown; ignored once the channel is closed.
     /// </summary>
     public void SendGradientPart(long step, long version, int shard, float[] gradient, int offset, int count, bool last,
         double lossSum = 0, int samples = 0, int correct = 0, double computeMs = 0)
@@ -83,6 +89,7 @@ public sealed class TcpWorkerChannel : IDisposable
             throw new ArgumentException($"part {offset}+{count} of a gradient of {gradient.Length} floats (the model has {_parameters})", nameof(gradient));
         }
 
+        var part = new Outgoing(step, version, shard, gradient, offset, count, last, lossSum, samples, correct, computeMs);
         lock (_queue)
         {
             if (IsClosed)
@@ -90,9 +97,42 @@ public sealed class TcpWorkerChannel : IDisposable
                 return;
             }
 
-            _queue.Enqueue(new Outgoing(step, version, shard, gradient, offset, count, last, lossSum, samples, correct, computeMs));
-            Monitor.Pulse(_queue);
+            if (_writing || _queue.Count > 0)
+            {
+                _queue.Enqueue(part);
+                Monitor.Pulse(_queue);
+                return;
+            }
+
+            _writing = true; // nothing ahead of it: write it on this thread, no wake-up of the sender thread on the way
         }
+
+        try
+        {
+            Write(part);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            Close($"connection lost while sending a gradient ({e.GetBaseException().Message})");
+        }
+        finally
+        {
+            lock (_queue)
+            {
+                _writing = false;
+                if (_queue.Count > 0)
+                {
+                    Monitor.Pulse(_queue); // parts queued meanwhile: the sender thread takes them
+                }
+            }
+        }
+    }
+
+    private void Write(in Outgoing o)
+    {
+        var h = new FrameHeader(FrameKind.Gradient, o.Last ? FrameHeader.LastFlag : (byte)0, o.Step, o.Version, o.Shard, o.Offset, o.Count,
+            o.Gradient.Length, o.LossSum, o.Samples, o.Correct, o.ComputeMs);
+        FrameCodec.Write(_stream, _writeScratch, h, o.Gradient.AsSpan(o.Offset, o.Count));
     }
 
     public void Dispose() => Close(null);
@@ -152,7 +192,6 @@ public sealed class TcpWorkerChannel : IDisposable
 
     private void SendLoop()
     {
-        var scratch = new byte[FrameCodec.HeaderBytes];
         try
         {
             while (true)
@@ -160,7 +199,7 @@ public sealed class TcpWorkerChannel : IDisposable
                 Outgoing o;
                 lock (_queue)
                 {
-                    while (_queue.Count == 0 && !IsClosed)
+                    while ((_queue.Count == 0 || _writing) && !IsClosed)
                     {
                         Monitor.Wait(_queue);
                     }
@@ -171,11 +210,20 @@ public sealed class TcpWorkerChannel : IDisposable
                     }
 
                     o = _queue.Dequeue();
+                    _writing = true;
                 }
 
-                var h = new FrameHeader(FrameKind.Gradient, o.Last ? FrameHeader.LastFlag : (byte)0, o.Step, o.Version, o.Shard, o.Offset, o.Count,
-                    o.Gradient.Length, o.LossSum, o.Samples, o.Correct, o.ComputeMs);
-                FrameCodec.Write(_stream, scratch, h, o.Gradient.AsSpan(o.Offset, o.Count));
+                try
+                {
+                    Write(o);
+                }
+                finally
+                {
+                    lock (_queue)
+                    {
+                        _writing = false;
+                    }
+                }
             }
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
