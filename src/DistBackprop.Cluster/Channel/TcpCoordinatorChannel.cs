@@ -41,6 +41,7 @@ public sealed class TcpCoordinatorChannel : ICoordinatorTransport
         var address = IPAddress.TryParse(options.BindHost, out var ip) ? ip
             : Dns.GetHostAddresses(options.BindHost).FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork) ?? IPAddress.Any;
         _listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        FrameCodec.Tune(_listener);
         try
         {
             try
@@ -178,7 +179,7 @@ public sealed class TcpCoordinatorChannel : ICoordinatorTransport
                 return;
             }
 
-            socket.NoDelay = true;
+            FrameCodec.Tune(socket);
             var c = new Connection(this, socket);
             _all[c] = 0;
             new Thread(c.ReadLoop) { IsBackground = true, Name = "tensor-channel-read" }.Start();

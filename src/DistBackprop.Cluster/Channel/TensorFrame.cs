@@ -58,6 +58,25 @@ public static class FrameCodec
     public const int HeaderBytes = 64;
     public const uint Magic = 0x31434244; // "DBC1"
 
+    /// <summary>Socket buffer size asked for each direction (the kernel caps it, e.g. net.core.wmem_max).</summary>
+    public const int SocketBufferBytes = 4 << 20;
+
+    /// <summary>
+    /// No Nagle delay, and socket buffers that hold a whole mnist-sized frame, so a sender writes a tensor in one go
+    /// instead of waking up the reader and itself for every few hundred KB. Call before connect / listen (the receive
+    /// window is negotiated then); accepted sockets inherit the listener's buffers.
+    /// </summary>
+    public static void Tune(System.Net.Sockets.Socket socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        socket.NoDelay = true;
+        if (SocketBufferBytes > 0)
+        {
+            socket.SendBufferSize = SocketBufferBytes;
+            socket.ReceiveBufferSize = SocketBufferBytes;
+        }
+    }
+
     /// <summary>The channel copies floats as raw bytes: it needs a little-endian machine (else the Akka transport is used).</summary>
     public static bool Supported => BitConverter.IsLittleEndian;
 
