@@ -3,8 +3,8 @@
 // reference loop. Computation runs on a thread-pool task piped back to Self, one shard at a time (the
 // workspace is single-threaded), so the mailbox keeps answering; a shard too small to be worth two thread
 // hand-offs (InlineWork) runs on the actor's thread instead. In-process (local mode) every shard runs on the
-// actor's thread, one of the dedicated threads the workers share with the coordinator, and that thread sends the
-// ShardComputed itself. With the tcp tensor channel the compute task
+// actor's thread, one of the dedicated threads the workers share with the coordinator, so the reply leaves
+// without a hand-off. With the tcp tensor channel the compute task
 // streams the shard's gradient itself, a layer at a time as backprop finishes it (GradientStreamer: last layer
 // first, layer 0 with the stats as the last part), so the transfer overlaps the rest of backprop; with the Akka
 // transport the actor sends one ShardComputed per shard when it is done. Gradient buffers are reused: a reply's
@@ -503,10 +503,6 @@ public sealed class Worker : ReceiveActor, IWithTimers
         var before = _settings.BeforeShard;
         // tcp transport: the compute task streams the gradient a layer at a time (docs/tensor-channel.md)
         var (channel, streamer) = _accepted?.TensorChannel is not null && _channel is not null ? (_channel, _streamer!) : (null, null);
-        // in-process (local mode): the thread that computed the shard sends the reply itself, one hand-off fewer
-        // between the last multiply-add and the coordinator's update
-        var direct = channel is null && _settings.Coordinator is not null ? _coordinator : null;
-        var self = Self;
         _busy = true;
         _running = job;
         if (before is null && (_settings.Coordinator is not null || (long)job.Work.Indices.Length * mlp.Spec.ParameterCount <= InlineWork))
@@ -542,9 +538,7 @@ public sealed class Worker : ReceiveActor, IWithTimers
             if (channel is null)
             {
                 ReferenceTrainer.ComputeShard(mlp, job.Weights, data, job.Work.Indices, sum);
-                var computeMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-                direct?.Tell(new ShardComputed(job.Step, job.Work.Shard, sum.Gradient, sum.LossSum, sum.Samples, sum.Correct, computeMs, 0), self);
-                return new ShardDone(job.Step, job.Work.Shard, sum, computeMs, null, null, job.Version, Replied: direct is not null);
+                return new ShardDone(job.Step, job.Work.Shard, sum, Stopwatch.GetElapsedTime(start).TotalMilliseconds, null, null, job.Version);
             }
 
             streamer!.Begin(channel, job.Step, job.Version, job.Work.Shard, sum.Gradient);
@@ -580,10 +574,9 @@ public sealed class Worker : ReceiveActor, IWithTimers
                 _freeSums.Push(d.Unused);
             }
         }
-        else if (d.Streamed || d.Replied)
+        else if (d.Streamed)
         {
-            // already sent: over the tensor channel, layer by layer, or in-process by the computing thread (a stale one is
-            // dropped by the coordinator)
+            // already on the tensor channel, layer by layer (a stale one is dropped by the coordinator)
             _lentSums.Add((d.Step, d.Sum)); // free again when work for a later step arrives
         }
         else if (_accepted is { TensorChannel: null } && _coordinator is not null && d.Step >= _latestStep)
@@ -670,7 +663,7 @@ public sealed class Worker : ReceiveActor, IWithTimers
     private sealed record Job(long Step, ShardWork Work, float[] Weights, long Version);
 
     private sealed record ShardDone(long Step, int Shard, GradientSum? Sum, double ComputeMs, string? Error, GradientSum? Unused = null, long Version = 0,
-        bool Streamed = false, bool Replied = false) : INoSerializationVerificationNeeded;
+        bool Streamed = false) : INoSerializationVerificationNeeded;
 
     private sealed class LeaveRequest : INoSerializationVerificationNeeded
     {
