@@ -12,6 +12,7 @@ using Akka.Actor;
 using Akka.Remote;
 using Akka.Remote.Transport;
 using DistBackprop.Cluster.Actors;
+using DistBackprop.Cluster.Coordination;
 using DistBackprop.Cluster.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

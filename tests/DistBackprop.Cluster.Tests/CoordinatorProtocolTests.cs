@@ -5,6 +5,7 @@
 using Akka.Actor;
 using Akka.TestKit;
 using DistBackprop.Cluster.Actors;
+using DistBackprop.Cluster.Coordination;
 using DistBackprop.Cluster.Protocol;
 using DistBackprop.Core.Data;
 using DistBackprop.Core.Model;
@@ -185,15 +186,15 @@ public class CoordinatorProtocolTests(ITestOutputHelper output) : HostedTestKit(
     {
         var (coordinator, events, _) = Start(shards: 2, steps: 1);
         var probe = CreateTestProbe();
-        coordinator.Tell(new RegisterWorker("x", KernelInfo.Current, new ModelDescriptor([20, 8, 4], "relu", "softmax-ce"), null, 1), probe.Ref);
+        coordinator.Tell(new RegisterWorker("x", Core.Tensors.Gemm.KernelPath, new ModelDescriptor([20, 8, 4], "relu", "softmax-ce"), null, 1), probe.Ref);
         var refused = probe.ExpectMsg<RegistrationRefused>();
         _output.WriteLine(refused.Reason);
         Assert.Contains("architecture 20,8,4 relu softmax-ce differs from the coordinator's 20,16,4 relu softmax-ce", refused.Reason);
 
-        coordinator.Tell(new RegisterWorker("y", KernelInfo.Current, null, "0123", 1), probe.Ref);
+        coordinator.Tell(new RegisterWorker("y", Core.Tensors.Gemm.KernelPath, null, "0123", 1), probe.Ref);
         Assert.Contains("dataset fingerprint 0123 differs", probe.ExpectMsg<RegistrationRefused>().Reason);
 
-        coordinator.Tell(new RegisterWorker("z", KernelInfo.Current, null, null, 1), probe.Ref);
+        coordinator.Tell(new RegisterWorker("z", Core.Tensors.Gemm.KernelPath, null, null, 1), probe.Ref);
         probe.ExpectMsg<RegistrationAccepted>();
         coordinator.Tell(new WorkerReady("z", "not-the-fingerprint"), probe.Ref);
         Assert.Contains("fingerprint not-the-fingerprint", probe.ExpectMsg<RegistrationRefused>().Reason);
@@ -231,7 +232,7 @@ public class CoordinatorProtocolTests(ITestOutputHelper output) : HostedTestKit(
 
         public void Join()
         {
-            coordinator.Tell(new RegisterWorker(id, KernelInfo.Current, null, null, 1), Probe.Ref);
+            coordinator.Tell(new RegisterWorker(id, Core.Tensors.Gemm.KernelPath, null, null, 1), Probe.Ref);
             Probe.ExpectMsg<RegistrationAccepted>();
             coordinator.Tell(new WorkerReady(id, Data.Fingerprint), Probe.Ref);
         }

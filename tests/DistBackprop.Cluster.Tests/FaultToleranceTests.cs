@@ -7,6 +7,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Akka.Actor;
 using DistBackprop.Cluster.Actors;
+using DistBackprop.Cluster.Coordination;
 using DistBackprop.Cluster.Channel;
 using DistBackprop.Cluster.Hosting;
 using DistBackprop.Cluster.Protocol;

@@ -12,7 +12,7 @@ public sealed record WorkerSettings
     /// <summary>A name for logs, unique per run (e.g. "local-2" or "host:port"); also the dealing order.</summary>
     public required string WorkerId { get; init; }
 
-    public string KernelPath { get; init; } = KernelInfo.Current;
+    public string KernelPath { get; init; } = Core.Tensors.Gemm.KernelPath;
 
     /// <summary>Kernel threads for this worker's shards (results do not depend on it).</summary>
     public int Threads { get; init; } = 1;

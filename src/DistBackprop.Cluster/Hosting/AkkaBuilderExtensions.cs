@@ -10,6 +10,7 @@ using Akka.Hosting;
 using Akka.Remote.Hosting;
 using Akka.Serialization;
 using DistBackprop.Cluster.Actors;
+using DistBackprop.Cluster.Coordination;
 using DistBackprop.Cluster.Channel;
 using DistBackprop.Cluster.Protocol;
 using DistBackprop.Cluster.Serialization;

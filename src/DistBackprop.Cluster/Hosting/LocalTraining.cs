@@ -5,6 +5,7 @@
 using Akka.Actor;
 using Akka.Hosting;
 using DistBackprop.Cluster.Actors;
+using DistBackprop.Cluster.Coordination;
 using DistBackprop.Cluster.Protocol;
 using DistBackprop.Core.Data;
 using DistBackprop.Core.Training;

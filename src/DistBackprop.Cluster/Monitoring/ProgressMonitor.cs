@@ -7,6 +7,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
 using DistBackprop.Cluster.Actors;
+using DistBackprop.Cluster.Coordination;
 using DistBackprop.Cluster.Protocol;
 
 namespace DistBackprop.Cluster.Monitoring;

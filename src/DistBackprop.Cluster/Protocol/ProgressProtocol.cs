@@ -14,7 +14,9 @@ public interface ITrainingEvent : IControlMessage
 /// <paramref name="DuplicateReplies"/> and <paramref name="ReassignedTotal"/> are totals since the coordinator started. Loss is the batch mean, accuracy in [0, 1], epochs 0-based.
 /// Time split (best effort): <paramref name="ComputeMs"/> the slowest worker's compute, <paramref name="SerializeMs"/>
 /// tensor serialization on the coordinator plus the slowest worker's, <paramref name="TransportMs"/> the rest of the
-/// critical worker's round trip, <paramref name="WaitMs"/> what is left of the step (stragglers, reassignment, the update).
+/// critical worker's round trip, <paramref name="WaitMs"/> what is left of the step (stragglers, reassignment).
+/// <paramref name="StepMs"/>: dispatch to the last shard's arrival; <paramref name="EpochCompleted"/>: this step ended an epoch;
+/// <paramref name="ForeignReplies"/>: replies dropped since the start because their sender did not hold the shard.
 /// </summary>
 public sealed record StepReport(
     long Step,
@@ -32,7 +34,10 @@ public sealed record StepReport(
     long StaleReplies,
     long DuplicateReplies,
     int TimedOutShards = 0,
-    long ReassignedTotal = 0) : ITrainingEvent;
+    long ReassignedTotal = 0,
+    double StepMs = 0,
+    bool EpochCompleted = false,
+    long ForeignReplies = 0) : ITrainingEvent;
 
 /// <summary>Counters over a whole run (this coordinator's part of it); <paramref name="ShardsByWorker"/>: shards each worker id delivered first.</summary>
 public sealed record TrainingSummary(
@@ -46,7 +51,8 @@ public sealed record TrainingSummary(
     long StaleReplies,
     long DuplicateReplies,
     bool Stopped,
-    WorkerShardCount[]? ShardsByWorker = null) : IControlMessage;
+    WorkerShardCount[]? ShardsByWorker = null,
+    long ForeignReplies = 0) : IControlMessage;
 
 /// <summary>How many shard results of a run came first from worker <paramref name="WorkerId"/> (and entered a sum).</summary>
 public sealed record WorkerShardCount(string WorkerId, long Shards) : IControlMessage;
@@ -54,8 +60,12 @@ public sealed record WorkerShardCount(string WorkerId, long Shards) : IControlMe
 /// <summary>The run ended (or was stopped): the final weights, ParameterLayout order.</summary>
 public sealed record TrainingCompleted(float[] Parameters, TrainingSummary Summary) : ITrainingEvent;
 
-/// <summary>The run failed. <paramref name="ExitCode"/> 3 = diverged at <paramref name="Step"/>, 1 = other runtime failure.</summary>
-public sealed record TrainingFailed(string Reason, int ExitCode, long Step) : ITrainingEvent;
+/// <summary>The run failed. <paramref name="ExitCode"/> 3 = diverged at <paramref name="Step"/> (then <paramref name="Divergence"/>
+/// says what), 1 = other runtime failure.</summary>
+public sealed record TrainingFailed(string Reason, int ExitCode, long Step, TrainingDivergence? Divergence = null) : ITrainingEvent;
+
+/// <summary>What diverged: at step <paramref name="Step"/>, <paramref name="Detail"/> (e.g. "non-finite gradient in layers.1.weight …").</summary>
+public sealed record TrainingDivergence(long Step, string Detail) : IControlMessage;
 
 /// <summary>A line worth showing the user (workers joining, leaving, training paused): level "info" or "warning".</summary>
 public sealed record TrainingNotice(string Level, string Message, int LiveWorkers) : ITrainingEvent;
@@ -78,7 +88,8 @@ public sealed record SubscribeProgress : IControlMessage
 
 /// <summary>
 /// One worker as the coordinator sees it, for a members table. <paramref name="State"/>: "ready", "joining" (registered,
-/// loading data), "unreachable", "left". <paramref name="Shards"/>: shard sums it delivered first; <paramref name="MeanShardMs"/>
+/// loading data or opening its channel), "reconnecting" (its channel broke), "unreachable", "left" (graceful), "dead"
+/// (terminated, or removed from the cluster). <paramref name="Shards"/>: shard sums it delivered first; <paramref name="MeanShardMs"/>
 /// their mean compute time; <paramref name="SecondsSinceReply"/>: since its last message (−1: none yet);
 /// <paramref name="Failures"/>: shards taken back from it (deadline, unreachable, left) plus times it became unreachable.
 /// </summary>

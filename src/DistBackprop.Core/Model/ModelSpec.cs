@@ -164,4 +164,14 @@ public sealed record ModelSpec
         other is not null && Hidden == other.Hidden && Loss == other.Loss && Sizes.AsSpan().SequenceEqual(other.Sizes);
 
     public override int GetHashCode() => HashCode.Combine(SizesText, Hidden, Loss);
+
+    /// <summary>K outputs fit K classes; one output (a single sigmoid/identity unit thresholded at 0.5) also fits two.</summary>
+    public static bool OutputsFit(int outputs, int classes) => outputs == classes || (outputs == 1 && classes == 2);
+
+    /// <summary>Whether this model trains on / evaluates <paramref name="data"/>: one input per feature, outputs that fit its classes.</summary>
+    public bool Fits(Data.Dataset data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        return Inputs == data.FeatureCount && OutputsFit(Outputs, data.Classes);
+    }
 }

@@ -85,10 +85,13 @@ public readonly record struct StepOutcome(long Step, int Epoch, double Loss, dou
 /// <summary>Training stopped on a non-finite loss, gradient or weight (exit code 3).</summary>
 public sealed class TrainingDivergedException : Exception
 {
-    public TrainingDivergedException(long step, string message)
-        : base($"training diverged at step {step}: {message}") => Step = step;
+    public TrainingDivergedException(long step, string detail)
+        : base($"training diverged at step {step}: {detail}") => (Step, Detail) = (step, detail);
 
     public long Step { get; }
+
+    /// <summary>What diverged, without the "training diverged at step N: " prefix.</summary>
+    public string Detail { get; }
 }
 
 /// <summary>Order of the rows in an epoch: identity, or a Fisher–Yates shuffle seeded by (seed, epoch).</summary>

@@ -6,6 +6,7 @@
 // Leaves out: option parsing (CoordinatorCommand) and the actors (DistBackprop.Cluster).
 using System.Net.Sockets;
 using DistBackprop.Cluster.Actors;
+using DistBackprop.Cluster.Coordination;
 using DistBackprop.Cluster.Hosting;
 using DistBackprop.Cluster.Protocol;
 using DistBackprop.Core.Checkpoints;

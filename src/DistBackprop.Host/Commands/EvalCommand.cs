@@ -68,7 +68,7 @@ public static class EvalCommand
             throw new UsageException($"--model {o.Model}: input size {spec.Inputs} does not match the data's {set.FeatureCount} features ({set.Name})");
         }
 
-        if (!TrainRun.OutputsFit(spec.Outputs, set.Classes))
+        if (!ModelSpec.OutputsFit(spec.Outputs, set.Classes))
         {
             throw new UsageException($"--model {o.Model}: output size {spec.Outputs} does not match the data's {set.Classes} classes ({set.Name})");
         }

@@ -188,7 +188,7 @@ public static class WorkerCommand
 
             sizes = [own.FeatureCount, TrainRun.DefaultHidden, own.Classes];
         }
-        else if (own is not null && (sizes[0] != own.FeatureCount || !TrainRun.OutputsFit(sizes[^1], own.Classes)))
+        else if (own is not null && (sizes[0] != own.FeatureCount || !ModelSpec.OutputsFit(sizes[^1], own.Classes)))
         {
             throw new UsageException($"{bound.Name(nameof(o.Layers))}: {string.Join(',', sizes)} does not fit the worker's data {own.Name} ({own.FeatureCount} features, {own.Classes} classes)");
         }

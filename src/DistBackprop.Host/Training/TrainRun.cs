@@ -301,7 +301,7 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
             problems.Add($"{from}: input size {sizes[0]} does not match the data's {train.FeatureCount} features ({train.Name})");
         }
 
-        if (!OutputsFit(sizes[^1], train.Classes))
+        if (!ModelSpec.OutputsFit(sizes[^1], train.Classes))
         {
             problems.Add($"{from}: output size {sizes[^1]} does not match the data's {train.Classes} classes ({train.Name})");
         }
@@ -313,9 +313,6 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
 
         return new ModelSpec(sizes, _resolved.Activation, _resolved.Loss);
     }
-
-    /// <summary>K outputs for K classes; one output (sigmoid/threshold 0.5) also fits two classes.</summary>
-    internal static bool OutputsFit(int outputs, int classes) => outputs == classes || (outputs == 1 && classes == 2);
 
     private MetricsWriter OpenMetrics(string path)
     {

@@ -6,6 +6,7 @@
 using System.Net.Sockets;
 using Akka.Actor;
 using DistBackprop.Cluster.Actors;
+using DistBackprop.Cluster.Coordination;
 using DistBackprop.Cluster.Channel;
 using DistBackprop.Cluster.Hosting;
 using DistBackprop.Cluster.Protocol;
@@ -139,7 +140,7 @@ public class ChannelClusterTests(ITestOutputHelper output) : HostedTestKit(outpu
         };
         var coordinator = Sys.ActorOf(Actors.Coordinator.Props(settings));
         var probe = CreateTestProbe();
-        coordinator.Tell(new RegisterWorker("raw", KernelInfo.Current, null, null, 1), probe.Ref);
+        coordinator.Tell(new RegisterWorker("raw", Core.Tensors.Gemm.KernelPath, null, null, 1), probe.Ref);
         var endpoint = probe.ExpectMsg<RegistrationAccepted>().TensorChannel!;
         using var raw = new RawChannel(endpoint, config.Spec.ParameterCount);
         coordinator.Tell(new WorkerReady("raw", Data.Fingerprint), probe.Ref);

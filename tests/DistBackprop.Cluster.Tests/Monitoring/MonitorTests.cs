@@ -4,6 +4,7 @@
 using System.Net;
 using System.Net.Sockets;
 using DistBackprop.Cluster.Actors;
+using DistBackprop.Cluster.Coordination;
 using DistBackprop.Cluster.Hosting;
 using DistBackprop.Cluster.Monitoring;
 using DistBackprop.Cluster.Protocol;

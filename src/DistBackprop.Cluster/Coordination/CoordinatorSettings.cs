@@ -1,11 +1,12 @@
 // What a coordinator needs to run: the training state it will own, the dataset it trains on (as a
 // descriptor workers can load), and the knobs of the round protocol. Leaves out: Akka configuration.
 using DistBackprop.Cluster.Protocol;
+using DistBackprop.Core.Tensors;
 using DistBackprop.Core.Training;
 
-namespace DistBackprop.Cluster.Actors;
+namespace DistBackprop.Cluster.Coordination;
 
-/// <summary>Settings of a <see cref="Coordinator"/>. The coordinator owns <see cref="State"/> from Props creation on.</summary>
+/// <summary>Settings of a coordinator (its <see cref="CoordinatorMachine"/>). The coordinator owns <see cref="State"/> from Props creation on.</summary>
 public sealed record CoordinatorSettings
 {
     /// <summary>Parameters, optimizer state and data position (fresh, or restored from a checkpoint by the caller).</summary>
@@ -16,7 +17,8 @@ public sealed record CoordinatorSettings
 
     public string CoordinatorId { get; init; } = "coordinator";
 
-    public string KernelPath { get; init; } = KernelInfo.Current;
+    /// <summary>The float32 kernel path (Gemm.KernelPath); workers on another path are warned about (SPEC §3).</summary>
+    public string KernelPath { get; init; } = Gemm.KernelPath;
 
     /// <summary>Workers that must be ready before step 1 (`--min-workers`); later the run goes on with whoever is alive.</summary>
     public int MinWorkers { get; init; } = 1;
@@ -25,25 +27,26 @@ public sealed record CoordinatorSettings
     /// bits. The workers wait while it runs, so it may use their cores: local mode sets workers × kernel threads.</summary>
     public int UpdateThreads { get; init; } = 1;
 
-    /// <summary>A shard not back by then is given to another worker (the late reply still counts if it comes first).</summary>
+    /// <summary>A shard not back by then is taken from its worker and dealt to another (a late reply from the first no longer counts).</summary>
     public TimeSpan ShardDeadline { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Called on the coordinator's thread for every event; keep it short (e.g. post to a channel or Tell).</summary>
     public Action<ITrainingEvent>? Events { get; init; }
 
     /// <summary>
-    /// `--checkpoint-dir`: where the coordinator writes resume checkpoints (CheckpointStore: ckpt-{step:D8}.safetensors,
-    /// atomic, with optimizer state and data position) after every <see cref="CheckpointEvery"/>-th step. Null: none.
-    /// A diverged step is never checkpointed, so the newest file is always the last good state.
+    /// `--checkpoint-dir`: where the coordinator writes resume checkpoints (CheckpointWriter, through Core's CheckpointStore:
+    /// ckpt-{step:D8}.safetensors, atomic, with optimizer state and data position) — after every <see cref="CheckpointEvery"/>-th
+    /// step, or at each epoch's end when that is 0, and once more when the run ends. Null: none. A diverged step is never
+    /// checkpointed, so the newest file is always the last good state.
     /// </summary>
     public string? CheckpointDirectory { get; init; }
 
-    /// <summary>`--checkpoint-every`: steps between checkpoints (checkpoint when the completed step count is a multiple); 0 = none.</summary>
+    /// <summary>`--checkpoint-every`: steps between checkpoints (checkpoint when the completed step count is a multiple); 0 = at epoch ends.</summary>
     public int CheckpointEvery { get; init; }
 
-    /// <summary>Extra metadata written into every checkpoint (e.g. the data source); must not contradict the store's own keys.
-    /// The coordinator adds data_source, data_seed and data_fingerprint itself.</summary>
-    public IReadOnlyList<KeyValuePair<string, string>>? CheckpointMetadata { get; init; }
+    /// <summary>Extra metadata for every checkpoint, asked at each write (e.g. the host's run description); must not contradict
+    /// the store's own keys. The coordinator adds data_source, data_seed and data_fingerprint itself.</summary>
+    public Func<TrainingState, IEnumerable<KeyValuePair<string, string>>>? CheckpointMetadata { get; init; }
 
     /// <summary>Called on the coordinator's thread after each step, before the next is dispatched (checkpoints, metrics).
     /// An exception fails the run (exit code 1).</summary>

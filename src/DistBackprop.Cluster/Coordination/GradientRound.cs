@@ -1,0 +1,228 @@
+// One step's bookkeeping inside the coordinator's state machine (not an actor: a step should allocate next
+// to nothing): which worker each shard is dealt to, one slot per shard, each shard's outcome, the per-shard
+// deadline. Its rules, and the only place they live: a shard has at most one assignee at a time; only that
+// assignee's reply can fill the shard's slot; a reply for another step is stale; a reply for a filled slot is a
+// duplicate. Complete when every slot is filled; the slots then go to TrainingState.CompleteStep in shard order.
+// Leaves out: sending anything (CoordinatorMachine) and any arithmetic (Core).
+using DistBackprop.Cluster.Protocol;
+using DistBackprop.Core.Training;
+
+namespace DistBackprop.Cluster.Coordination;
+
+/// <summary>How a shard's slot got filled. Every shard of a completed round has exactly one.</summary>
+public abstract record ShardOutcome
+{
+    private ShardOutcome()
+    {
+    }
+
+    /// <summary>The worker it was dealt to first delivered it.</summary>
+    public sealed record Computed(string Worker) : ShardOutcome;
+
+    /// <summary>Its first worker was lost (died, unreachable, left, declined); <paramref name="By"/> computed it instead.</summary>
+    public sealed record Reassigned(string From, string By, string Reason) : ShardOutcome;
+
+    /// <summary>Its first worker missed the deadline; <paramref name="By"/> (to whom it was dealt again) delivered it.</summary>
+    public sealed record TimedOut(string From, string By) : ShardOutcome;
+}
+
+/// <summary>What <see cref="GradientRound.Accept"/> did with a reply.</summary>
+public enum AcceptResult
+{
+    Accepted,
+
+    /// <summary>For another step (or no such shard).</summary>
+    Stale,
+
+    /// <summary>The slot is filled already.</summary>
+    Duplicate,
+
+    /// <summary>The sender is not the shard's current assignee (never dealt it, or it was taken back).</summary>
+    NotAssignee,
+}
+
+/// <summary>The shards of one step: assignment, slots, outcomes, deadlines.</summary>
+public sealed class GradientRound
+{
+    private readonly int[][] _indices;
+    private readonly WorkerHandle[] _assignee; // WorkerHandle.None: nobody holds it (lost, or not dealt yet)
+    private readonly WorkerHandle[] _lostFrom; // the last worker it was taken from (dealing avoids it while others are live)
+    private readonly string?[] _firstWorker;
+    private readonly string?[] _lostReason; // set when the first assignee was given up on
+    private readonly bool[] _timedOut;
+    private readonly long[] _deadline; // TimeProvider timestamp; 0 = not assigned
+    private readonly GradientSum?[] _slots;
+    private readonly ShardOutcome?[] _outcomes;
+
+    public GradientRound(long step, int[][] shardIndices, long dispatchTimestamp)
+    {
+        ArgumentNullException.ThrowIfNull(shardIndices);
+        Step = step;
+        _indices = shardIndices;
+        var s = shardIndices.Length;
+        _assignee = new WorkerHandle[s];
+        _lostFrom = new WorkerHandle[s];
+        _firstWorker = new string?[s];
+        _lostReason = new string?[s];
+        _timedOut = new bool[s];
+        _deadline = new long[s];
+        _slots = new GradientSum?[s];
+        _outcomes = new ShardOutcome?[s];
+        DispatchTimestamp = dispatchTimestamp;
+    }
+
+    public long Step { get; }
+
+    public int Shards => _slots.Length;
+
+    public int Filled { get; private set; }
+
+    public bool IsComplete => Filled == Shards;
+
+    public long DispatchTimestamp { get; }
+
+    /// <summary>Shards dealt again during this round (deaths, unreachability, leaves, declines, deadlines).</summary>
+    public int ReassignedCount { get; private set; }
+
+    /// <summary>Shards taken back at their deadline.</summary>
+    public int TimedOutCount { get; private set; }
+
+    public ReadOnlySpan<int> IndicesOf(int shard) => _indices[shard];
+
+    public ShardWork Work(int shard) => new(shard, _indices[shard]);
+
+    /// <summary>Who holds <paramref name="shard"/> now (<see cref="WorkerHandle.None"/>: nobody).</summary>
+    public WorkerHandle AssigneeOf(int shard) => _assignee[shard];
+
+    /// <summary>The last worker <paramref name="shard"/> was taken from (<see cref="WorkerHandle.None"/>: never taken back).</summary>
+    public WorkerHandle LostFrom(int shard) => _lostFrom[shard];
+
+    public bool IsFilled(int shard) => _slots[shard] is not null;
+
+    /// <summary>Deals <paramref name="shard"/> (unfilled, unassigned) to <paramref name="worker"/> until <paramref name="deadline"/>.</summary>
+    public void Assign(int shard, WorkerHandle worker, string workerId, long deadline)
+    {
+        if (_slots[shard] is not null || !_assignee[shard].IsNone)
+        {
+            throw new InvalidOperationException($"step {Step}: shard {shard} is {(_slots[shard] is not null ? "filled" : $"held by {_assignee[shard]}")}; it cannot be dealt to {workerId}");
+        }
+
+        if (_firstWorker[shard] is null)
+        {
+            _firstWorker[shard] = workerId;
+        }
+        else
+        {
+            ReassignedCount++;
+        }
+
+        _assignee[shard] = worker;
+        _deadline[shard] = deadline;
+    }
+
+    /// <summary>Takes <paramref name="shard"/> from its assignee (it stays unassigned until <see cref="Assign"/>).</summary>
+    public void Release(int shard, string reason, bool timedOut)
+    {
+        _lostFrom[shard] = _assignee[shard];
+        _assignee[shard] = WorkerHandle.None;
+        _deadline[shard] = 0;
+        _lostReason[shard] ??= reason;
+        if (timedOut && !_timedOut[shard])
+        {
+            _timedOut[shard] = true;
+            TimedOutCount++;
+        }
+    }
+
+    /// <summary>Adds to <paramref name="into"/> the unfilled shards currently held by <paramref name="worker"/>, in shard order.</summary>
+    public void PendingOf(WorkerHandle worker, List<int> into)
+    {
+        for (var s = 0; s < Shards; s++)
+        {
+            if (_slots[s] is null && _assignee[s] == worker)
+            {
+                into.Add(s);
+            }
+        }
+    }
+
+    /// <summary>Unfilled shards held by <paramref name="worker"/>.</summary>
+    public int PendingCount(WorkerHandle worker)
+    {
+        var n = 0;
+        for (var s = 0; s < Shards; s++)
+        {
+            n += _slots[s] is null && _assignee[s] == worker ? 1 : 0;
+        }
+
+        return n;
+    }
+
+    /// <summary>Adds to <paramref name="into"/> the unfilled shards nobody holds (their worker was lost and none was free).</summary>
+    public void Unassigned(List<int> into)
+    {
+        for (var s = 0; s < Shards; s++)
+        {
+            if (_slots[s] is null && _assignee[s].IsNone)
+            {
+                into.Add(s);
+            }
+        }
+    }
+
+    /// <summary>Adds to <paramref name="into"/> the unfilled, held shards whose deadline is before <paramref name="now"/>.</summary>
+    public void Expired(long now, List<int> into)
+    {
+        for (var s = 0; s < Shards; s++)
+        {
+            if (_slots[s] is null && !_assignee[s].IsNone && _deadline[s] < now)
+            {
+                into.Add(s);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stores a shard's sum in its slot when <paramref name="from"/> is the shard's current assignee. A reply for another step
+    /// is stale, a second reply for a filled slot a duplicate, a reply from anyone else not the assignee's: none of them ever
+    /// enters a sum. (Every worker computes a shard to the same bits, but only the one it was dealt to may fill it.)
+    /// </summary>
+    public AcceptResult Accept(long step, int shard, WorkerHandle from, string workerId, GradientSum sum)
+    {
+        ArgumentNullException.ThrowIfNull(sum);
+        if (step != Step || (uint)shard >= (uint)Shards)
+        {
+            return AcceptResult.Stale;
+        }
+
+        if (_slots[shard] is not null)
+        {
+            return AcceptResult.Duplicate;
+        }
+
+        if (from.IsNone || _assignee[shard] != from)
+        {
+            return AcceptResult.NotAssignee;
+        }
+
+        _slots[shard] = sum;
+        _outcomes[shard] = _lostReason[shard] is null ? new ShardOutcome.Computed(workerId)
+            : _timedOut[shard] ? new ShardOutcome.TimedOut(_firstWorker[shard] ?? "?", workerId)
+            : new ShardOutcome.Reassigned(_firstWorker[shard] ?? "?", workerId, _lostReason[shard]!);
+        _assignee[shard] = WorkerHandle.None;
+        _deadline[shard] = 0;
+        Filled++;
+        return AcceptResult.Accepted;
+    }
+
+    /// <summary>The sum in slot <paramref name="shard"/> (null: not filled yet).</summary>
+    public GradientSum? Slot(int shard) => _slots[shard];
+
+    /// <summary>The filled slots, index = shard. Only when complete.</summary>
+    public IReadOnlyList<GradientSum> SlotsInShardOrder() =>
+        IsComplete ? _slots.Select(x => x!).ToArray() : throw new InvalidOperationException($"step {Step}: {Shards - Filled} of {Shards} shards still missing");
+
+    /// <summary>Each shard's outcome, index = shard. Only when complete.</summary>
+    public IReadOnlyList<ShardOutcome> Outcomes() =>
+        IsComplete ? _outcomes.Select(x => x!).ToArray() : throw new InvalidOperationException($"step {Step}: {Shards - Filled} of {Shards} shards still missing");
+}
