@@ -54,7 +54,7 @@ public static class ClusterCoordinatorHost
                         done.TrySetResult(new TrainingResult(c.Parameters, steps, c.Summary));
                         break;
                     case TrainingFailed f:
-                        done.TrySetException(new TrainingFailedException(f.Reason, f.ExitCode, f.Step));
+                        done.TrySetException(TrainingFailedException.From(f));
                         break;
                 }
             },

@@ -18,12 +18,22 @@ namespace DistBackprop.Cluster.Hosting;
 /// <summary>The outcome of a run: final weights (ParameterLayout order), one report per step, the counters.</summary>
 public sealed record TrainingResult(float[] Parameters, IReadOnlyList<StepReport> Steps, TrainingSummary Summary);
 
-/// <summary>The run failed; <see cref="ExitCode"/> is 3 for divergence (non-finite loss, gradient or weight), else 1.</summary>
-public sealed class TrainingFailedException(string message, int exitCode, long step) : Exception(message)
+/// <summary>The run failed; <see cref="ExitCode"/> is 3 for divergence (non-finite loss, gradient or weight; then
+/// <see cref="Divergence"/> says what), else 1 (2: the coordinator could not start, e.g. its port is taken).</summary>
+public sealed class TrainingFailedException(string message, int exitCode, long step, TrainingDivergence? divergence = null) : Exception(message)
 {
     public int ExitCode { get; } = exitCode;
 
     public long Step { get; } = step;
+
+    public TrainingDivergence? Divergence { get; } = divergence;
+
+    /// <summary>The failure a TrainingFailed event reports.</summary>
+    public static TrainingFailedException From(TrainingFailed f)
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        return new TrainingFailedException(f.Reason, f.ExitCode, f.Step, f.Divergence);
+    }
 }
 
 /// <summary>Options of <see cref="LocalTraining"/> beyond the training config.</summary>
@@ -52,8 +62,11 @@ public sealed class LocalTrainingOptions
     /// <summary>`--checkpoint-dir`: resume checkpoints written by the coordinator (see CoordinatorSettings.CheckpointDirectory).</summary>
     public string? CheckpointDirectory { get; init; }
 
-    /// <summary>`--checkpoint-every`: steps between checkpoints; 0 = none.</summary>
+    /// <summary>`--checkpoint-every`: steps between checkpoints; 0 = at epoch ends.</summary>
     public int CheckpointEvery { get; init; }
+
+    /// <summary>Extra checkpoint metadata (see CoordinatorSettings.CheckpointMetadata).</summary>
+    public Func<TrainingState, IEnumerable<KeyValuePair<string, string>>>? CheckpointMetadata { get; init; }
 
     /// <summary>Every coordinator event (step reports, notices, pauses, checkpoints, the end), on the coordinator's thread.</summary>
     public Action<ITrainingEvent>? Events { get; init; }
@@ -102,6 +115,7 @@ public static class LocalTraining
             AfterStep = options.AfterStep,
             CheckpointDirectory = options.CheckpointDirectory,
             CheckpointEvery = options.CheckpointEvery,
+            CheckpointMetadata = options.CheckpointMetadata,
             Events = e =>
             {
                 options.Events?.Invoke(e);
@@ -118,7 +132,7 @@ public static class LocalTraining
                         done.TrySetResult(new TrainingResult(c.Parameters, steps, c.Summary));
                         break;
                     case TrainingFailed f:
-                        done.TrySetException(new TrainingFailedException(f.Reason, f.ExitCode, f.Step));
+                        done.TrySetException(TrainingFailedException.From(f));
                         break;
                 }
             },

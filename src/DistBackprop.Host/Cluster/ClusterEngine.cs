@@ -9,7 +9,6 @@ using DistBackprop.Cluster.Actors;
 using DistBackprop.Cluster.Coordination;
 using DistBackprop.Cluster.Hosting;
 using DistBackprop.Cluster.Protocol;
-using DistBackprop.Core.Checkpoints;
 using DistBackprop.Core.Data;
 using DistBackprop.Core.Training;
 using DistBackprop.Host.Configuration;
@@ -71,16 +70,10 @@ public sealed class ClusterEngine : ITrainingEngine
             throw new UsageException(_frameSizeName == "--max-frame-size" ? e.Message : e.Message.Replace("--max-frame-size", _frameSizeName, StringComparison.Ordinal));
         }
 
-        var state = new TrainingState(config, job.Train.Count, job.InitialParameters.ToArray());
-        if (job.Resume is { } point)
+        var state = EngineRun.Start(job, observer, cancellation, out var train);
+        if (!train)
         {
-            CheckpointStore.Apply(point, state);
-        }
-
-        observer.OnStart(state);
-        if (state.IsFinished || cancellation.IsCancellationRequested)
-        {
-            return state;
+            return EngineRun.Skipped(job, state, observer, _describeData(job.Train));
         }
 
         _events = observer as ITrainingEventObserver; // the console view, the meter, the monitors' epoch events
@@ -93,7 +86,10 @@ public sealed class ClusterEngine : ITrainingEngine
             Dataset = _describeData(job.Train),
             MinWorkers = _minWorkers,
             UpdateThreads = Environment.ProcessorCount, // the workers wait for the new weights meanwhile
-            AfterStep = (s, r) => observer.OnStep(s, Outcome(s, r), Timings(r)),
+            AfterStep = EngineRun.AfterStep(observer),
+            CheckpointDirectory = job.Checkpoints?.Directory,
+            CheckpointEvery = job.Checkpoints?.Every ?? 0,
+            CheckpointMetadata = job.Checkpoints?.Metadata,
             AfterStepEvent = _events is { } events ? (_, _) => events.TakeEpochEvent() : null,
             Events = e =>
             {
@@ -116,18 +112,9 @@ public sealed class ClusterEngine : ITrainingEngine
         };
         try
         {
-            var result = await ClusterCoordinatorHost.RunAsync(_akka, settings, progress: null, loggers,
+            return await EngineRun.Finish(state, ClusterCoordinatorHost.RunAsync(_akka, settings, progress: null, loggers,
                 started: a => Line($"coordinator up at {a}; waiting for {_minWorkers} worker(s): distbackprop worker --seed-nodes {SeedAddress}"),
-                cancellation).ConfigureAwait(false);
-            if (!ReferenceEquals(result.Parameters, state.Parameters))
-            {
-                result.Parameters.CopyTo(state.Parameters, 0);
-            }
-        }
-        catch (TrainingFailedException e) when (e.ExitCode == ExitCodes.Diverged)
-        {
-            var prefix = $"training diverged at step {e.Step}: ";
-            throw new TrainingDivergedException(e.Step, e.Message.StartsWith(prefix, StringComparison.Ordinal) ? e.Message[prefix.Length..] : e.Message);
+                cancellation)).ConfigureAwait(false);
         }
         catch (TrainingFailedException) when (cancellation.IsCancellationRequested)
         {
@@ -174,11 +161,4 @@ public sealed class ClusterEngine : ITrainingEngine
 
         return null;
     }
-
-    // After CompleteStep the position returns to 0 exactly when the step finished an epoch.
-    private static StepOutcome Outcome(TrainingState s, StepReport r) =>
-        new(r.Step, r.Epoch, r.Loss, r.Accuracy, r.Samples, EpochCompleted: s.Position == 0);
-
-    private static StepTimings Timings(StepReport r) =>
-        new(r.SamplesPerSecond > 0 ? r.Samples * 1000.0 / r.SamplesPerSecond : 0, r.Workers, r.ComputeMs, r.SerializeMs, r.TransportMs, r.WaitMs);
 }

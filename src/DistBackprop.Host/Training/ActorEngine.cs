@@ -6,7 +6,6 @@
 // Leaves out: cluster mode (coordinator/worker commands, a later issue).
 using DistBackprop.Cluster.Hosting;
 using DistBackprop.Cluster.Protocol;
-using DistBackprop.Core.Checkpoints;
 using DistBackprop.Core.Training;
 using DistBackprop.Host.Output;
 using Microsoft.Extensions.Logging;
@@ -39,16 +38,11 @@ public sealed class ActorEngine : ITrainingEngine
     {
         ArgumentNullException.ThrowIfNull(job);
         ArgumentNullException.ThrowIfNull(observer);
-        var state = new TrainingState(job.Config, job.Train.Count, job.InitialParameters.ToArray());
-        if (job.Resume is { } point)
+        var dataset = new DatasetDescriptor(job.Train.Name, job.Config.Seed, 0, job.Train.Fingerprint, job.Train.Count); // as LocalTraining describes it
+        var state = EngineRun.Start(job, observer, cancellation, out var train);
+        if (!train)
         {
-            CheckpointStore.Apply(point, state);
-        }
-
-        observer.OnStart(state);
-        if (state.IsFinished || cancellation.IsCancellationRequested)
-        {
-            return state;
+            return EngineRun.Skipped(job, state, observer, dataset);
         }
 
         using var loggers = LoggerFactory.Create(b => b
@@ -59,32 +53,15 @@ public sealed class ActorEngine : ITrainingEngine
             Workers = job.Workers,
             ThreadsPerWorker = job.Threads,
             DataSource = job.Train.Name,
+            DataSeed = job.Config.Seed,
             LoggerFactory = loggers,
-            AfterStep = (s, r) => observer.OnStep(s, Outcome(s, r), Timings(r)),
+            AfterStep = EngineRun.AfterStep(observer),
+            CheckpointDirectory = job.Checkpoints?.Directory,
+            CheckpointEvery = job.Checkpoints?.Every ?? 0,
+            CheckpointMetadata = job.Checkpoints?.Metadata,
             Notices = observer is ITrainingEventObserver ? null : n => _notice?.Invoke($"{n.Level}: {n.Message}"),
             Events = observer is ITrainingEventObserver events ? events.OnEvent : null,
         };
-        try
-        {
-            var result = await LocalTraining.RunLocalAsync(state, job.Train, options, progress: null, cancellation).ConfigureAwait(false);
-            if (!ReferenceEquals(result.Parameters, state.Parameters))
-            {
-                result.Parameters.CopyTo(state.Parameters, 0);
-            }
-        }
-        catch (TrainingFailedException e) when (e.ExitCode == ExitCodes.Diverged)
-        {
-            var prefix = $"training diverged at step {e.Step}: ";
-            throw new TrainingDivergedException(e.Step, e.Message.StartsWith(prefix, StringComparison.Ordinal) ? e.Message[prefix.Length..] : e.Message);
-        }
-
-        return state;
+        return await EngineRun.Finish(state, LocalTraining.RunLocalAsync(state, job.Train, options, progress: null, cancellation)).ConfigureAwait(false);
     }
-
-    // After CompleteStep the position returns to 0 exactly when the step finished an epoch.
-    private static StepOutcome Outcome(TrainingState s, StepReport r) =>
-        new(r.Step, r.Epoch, r.Loss, r.Accuracy, r.Samples, EpochCompleted: s.Position == 0);
-
-    private static StepTimings Timings(StepReport r) =>
-        new(r.SamplesPerSecond > 0 ? r.Samples * 1000.0 / r.SamplesPerSecond : 0, r.Workers, r.ComputeMs, r.SerializeMs, r.TransportMs, r.WaitMs);
 }

@@ -10,7 +10,14 @@ using DistBackprop.Core.Training;
 namespace DistBackprop.Host.Training;
 
 /// <summary>Everything an engine needs to start. <paramref name="Resume"/> is applied by the engine before step 1.</summary>
-public sealed record TrainingJob(TrainingConfig Config, Dataset Train, float[] InitialParameters, ResumePoint? Resume, int Workers, int Threads);
+public sealed record TrainingJob(TrainingConfig Config, Dataset Train, float[] InitialParameters, ResumePoint? Resume, int Workers, int Threads)
+{
+    /// <summary>Resume checkpoints, written by the engine's coordinator (CheckpointWriter); null: none.</summary>
+    public CheckpointPlan? Checkpoints { get; init; }
+}
+
+/// <summary>`--checkpoint-dir` and `--checkpoint-every` (0: at each epoch's end), and the run's metadata for every file.</summary>
+public sealed record CheckpointPlan(string Directory, int Every, Func<TrainingState, IEnumerable<KeyValuePair<string, string>>> Metadata);
 
 /// <summary>Where the time of one step went, in milliseconds (zeros where an engine has no such phase).</summary>
 public readonly record struct StepTimings(double StepMs, int Workers, double ComputeMs, double SerializeMs = 0, double TransportMs = 0, double WaitMs = 0);

@@ -1,7 +1,10 @@
 // The engine on Core's ReferenceTrainer: the S shards of each step computed one after another on
 // this thread, kernels split over workers × threads threads. Kept as the oracle the actor engine
-// is tested against. Leaves out: actors, messages, timing splits beyond "compute".
+// is tested against; its checkpoints come from the same CheckpointWriter the coordinator uses.
+// Leaves out: actors, messages, timing splits beyond "compute".
 using System.Diagnostics;
+using DistBackprop.Cluster.Coordination;
+using DistBackprop.Cluster.Protocol;
 using DistBackprop.Core.Checkpoints;
 using DistBackprop.Core.Tensors;
 using DistBackprop.Core.Training;
@@ -27,6 +30,10 @@ public sealed class ReferenceEngine : ITrainingEngine
         }
 
         observer.OnStart(trainer.State);
+        var events = observer as ITrainingEventObserver;
+        var plan = job.Checkpoints;
+        var checkpoints = new CheckpointWriter(plan?.Directory, plan?.Every ?? 0, new DatasetDescriptor(job.Train.Name, job.Config.Seed, 0, job.Train.Fingerprint, job.Train.Count),
+            plan?.Metadata, trainer.State.Step);
         var clock = new Stopwatch();
         while (!cancellation.IsCancellationRequested)
         {
@@ -37,7 +44,17 @@ public sealed class ReferenceEngine : ITrainingEngine
             }
 
             var ms = clock.Elapsed.TotalMilliseconds;
+            if (checkpoints.AfterStep(trainer.State, outcome.EpochCompleted) is { } written)
+            {
+                events?.OnEvent(written);
+            }
+
             observer.OnStep(trainer.State, outcome, new StepTimings(ms, Workers: 1, ComputeMs: ms));
+        }
+
+        if (checkpoints.Final(trainer.State) is { } last)
+        {
+            events?.OnEvent(last);
         }
 
         return Task.FromResult(trainer.State);

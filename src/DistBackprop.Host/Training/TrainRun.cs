@@ -1,11 +1,11 @@
 // One `train` run from resolved options to files on disk:
 //   1. data (DatasetLoader), 2. architecture (--layers, else --init's shapes, else [F,128,K]) checked
 //   against the data, 3. initial weights (--init or the seeded initializer), 4. resume point,
-//   5. the engine's steps → metrics row, the console view (live or plain lines), periodic checkpoint, test
-//   evaluation per epoch (→ the --metrics sidecar <name>.epochs.csv), the "DistBackprop" meter from the
-//   coordinator's events,
-//   6. --out and a final checkpoint — also after Ctrl+C; never after divergence (the last good
-//   checkpoint is kept and named instead); --plot from the steps and epochs kept in memory.
+//   5. the engine's steps → metrics row, the console view (live or plain lines), test evaluation per epoch
+//   (→ the --metrics sidecar <name>.epochs.csv), the "DistBackprop" meter from the coordinator's events;
+//   resume checkpoints are the engine's (its coordinator's CheckpointWriter: periodic, epoch ends, final),
+//   6. --out — also after Ctrl+C; never after divergence (the last good checkpoint is kept and named
+//   instead); --plot from the steps and epochs kept in memory.
 // Leaves out: option parsing (Configuration/*) and the shard computation (ITrainingEngine).
 using System.Globalization;
 using DistBackprop.Cluster.Monitoring;
@@ -42,7 +42,6 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
     private EpochsFile? _epochsFile;
     private EpochEvaluated? _epochEvent;
     private string? _lastCheckpoint;
-    private long _lastCheckpointStep = -1;
     private TrainingState? _state;
     private readonly string _command;
 
@@ -99,7 +98,10 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
         }
 
         var resume = o.Resume is not null ? CheckpointStore.LoadNewestValid(o.Resume, spec, w => _context.Err.WriteLine($"warning: {w}")) : null;
-        var job = new TrainingJob(config, train, initial, resume, _resolved.Workers, _resolved.Threads);
+        var job = new TrainingJob(config, train, initial, resume, _resolved.Workers, _resolved.Threads)
+        {
+            Checkpoints = o.CheckpointDir is { } dir ? new CheckpointPlan(dir, o.CheckpointEvery ?? 0, Metadata) : null,
+        };
         var engine = _context.EngineFactory(EngineContext());
 
         _progress.Line(string.Create(CultureInfo.InvariantCulture,
@@ -143,10 +145,6 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
     void ITrainingObserver.OnStart(TrainingState state)
     {
         _state = state;
-        if (state.Step > 0)
-        {
-            _lastCheckpointStep = state.Step;
-        }
 
         var c = state.Config;
         _progress.Start(RunInfo.From(_title, state.TotalSteps == long.MaxValue ? 0 : state.TotalSteps, state.StepsPerEpoch, c.Epochs ?? 0, c.Spec.ToString(), c.BatchSize));
@@ -162,6 +160,9 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
             case ClusterStatus s:
                 _progress.Members(s.Members);
                 break;
+            case CheckpointWritten c:
+                _lastCheckpoint = c.Path; // named if the run diverges later
+                break;
             case TrainingNotice n:
                 _progress.Line($"{n.Level}: {n.Message}");
                 break;
@@ -176,12 +177,6 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
         if (O.Plot is not null)
         {
             _rows.Add(new MetricsRow(outcome.Step, outcome.Epoch + 1, outcome.Loss, outcome.Accuracy));
-        }
-
-        var every = O.CheckpointEvery;
-        if (O.CheckpointDir is not null && ((every is int n && state.Step % n == 0) || (every is null && outcome.EpochCompleted)))
-        {
-            SaveCheckpoint(state);
         }
 
         if (outcome.EpochCompleted)
@@ -213,11 +208,6 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
         if (stopped)
         {
             _progress.Line($"stopped at step {state.Step} (Ctrl+C / SIGTERM); writing files");
-        }
-
-        if (o.CheckpointDir is not null && _lastCheckpointStep != state.Step)
-        {
-            SaveCheckpoint(state);
         }
 
         if (o.Out is not null)
@@ -358,12 +348,7 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
         }
     }
 
-    private void SaveCheckpoint(TrainingState state)
-    {
-        _lastCheckpoint = CheckpointStore.Save(O.CheckpointDir!, state, Metadata(state));
-        _lastCheckpointStep = state.Step;
-    }
-
+    /// <summary>The run's description in every checkpoint and in --out.</summary>
     private List<KeyValuePair<string, string>> Metadata(TrainingState state)
     {
         var c = CultureInfo.InvariantCulture;

@@ -6,8 +6,8 @@
 using System.Net.Sockets;
 using Akka.Actor;
 using DistBackprop.Cluster.Actors;
-using DistBackprop.Cluster.Coordination;
 using DistBackprop.Cluster.Channel;
+using DistBackprop.Cluster.Coordination;
 using DistBackprop.Cluster.Hosting;
 using DistBackprop.Cluster.Protocol;
 using DistBackprop.Core.Data;
