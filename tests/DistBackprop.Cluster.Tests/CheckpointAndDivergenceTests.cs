@@ -70,7 +70,7 @@ public sealed class CheckpointAndDivergenceTests(ITestOutputHelper output) : IDi
     public void Checkpoint_settings_are_checked_naming_the_option()
     {
         var config = TestData.Config(shards: 1);
-        var settings = new Coordination.CoordinatorSettings
+        var settings = new DistBackprop.Cluster.Coordination.CoordinatorSettings
         {
             State = new TrainingState(config, 10, new float[config.Spec.ParameterCount]),
             Dataset = new DatasetDescriptor(null, 1, 0, "x", 10),
