@@ -31,9 +31,7 @@ public static class LocalBench
         var state = new TrainingState(config, train.Count, Initializer.Create(spec, BenchWorkload.Seed));
         var meter = new SteadyState(c.Duration);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-        using var loggers = LoggerFactory.Create(b => b
-            .SetMinimumLevel(LogLevel.Warning)
-            .AddProvider(new TextWriterLoggerProvider(log, LogLevel.Warning, errors: verbose)));
+        using var loggers = NodeLog.Factory(log, verbose);
         var options = new LocalTrainingOptions
         {
             Workers = c.Split.Workers,

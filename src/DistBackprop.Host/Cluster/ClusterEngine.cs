@@ -12,6 +12,7 @@ using DistBackprop.Cluster.Protocol;
 using DistBackprop.Core.Data;
 using DistBackprop.Core.Training;
 using DistBackprop.Host.Configuration;
+using DistBackprop.Host.Output;
 using DistBackprop.Host.Training;
 
 namespace DistBackprop.Host.Cluster;

@@ -54,9 +54,7 @@ public static class MonitorCommand
     private static int Run(CliContext context, DistBackpropAkkaOptions options, bool plain)
     {
         using var view = ViewFactory.Create(context, plain);
-        using var loggers = LoggerFactory.Create(b => b
-            .SetMinimumLevel(LogLevel.Warning)
-            .AddProvider(new TextWriterLoggerProvider(ViewFactory.ErrorFor(view, context.Err), LogLevel.Warning, errors: context.Verbose)));
+        using var loggers = NodeLog.Factory(ViewFactory.ErrorFor(view, context.Err), context.Verbose); // one line per record, `warning: akka: …`
         view.Line($"distbackprop monitor: joining {string.Join(", ", options.SeedNodes)}");
         var feed = new TrainingEventFeed(view, "distbackprop monitor");
         var end = ClusterMonitorHost.RunAsync(options, feed.On, view.Line, loggers, a => view.Line($"monitor node up at {a}"), context.Cancellation)

@@ -196,6 +196,7 @@ public static class LiveRenderer
             {
                 "ready" => "[green]ready[/]",
                 "unreachable" => "[red]unreachable[/]",
+                "dead" => "[red]dead[/]",
                 "left" => "[grey]left[/]",
                 _ => $"[yellow]{Markup.Escape(m.State)}[/]",
             };

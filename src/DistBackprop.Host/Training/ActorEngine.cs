@@ -45,9 +45,7 @@ public sealed class ActorEngine : ITrainingEngine
             return EngineRun.Skipped(job, state, observer, dataset);
         }
 
-        using var loggers = LoggerFactory.Create(b => b
-            .SetMinimumLevel(LogLevel.Warning)
-            .AddProvider(new TextWriterLoggerProvider(_log, LogLevel.Warning, errors: _verbose)));
+        using var loggers = NodeLog.Factory(_log, _verbose);
         var options = new LocalTrainingOptions
         {
             Workers = job.Workers,

@@ -7,7 +7,7 @@
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 
-namespace DistBackprop.Host.Cluster;
+namespace DistBackprop.Host.Output;
 
 public sealed class NodeLog : ILoggerProvider
 {
