@@ -94,6 +94,10 @@ public static class AkkaBuilderExtensions
                 })
                 .AddHocon(ConfigurationFactory.ParseString($$"""
                     akka.cluster.split-brain-resolver.stable-after = {{Ms(options.DowningStableAfter)}}
+                    # Akka's default downs EVERY node (the coordinator too) when reachability keeps changing for 3/4 of
+                    # stable-after past it; seen once here after a worker was killed (SBR DownAll "including myself").
+                    # The coordinator must never be downed in favour of workers (SPEC §7): keep-oldest alone decides.
+                    akka.cluster.split-brain-resolver.down-all-when-unstable = off
                     akka.cluster.failure-detector.heartbeat-interval = {{Ms(options.HeartbeatInterval)}}
                     akka.cluster.failure-detector.acceptable-heartbeat-pause = {{Ms(options.AcceptableHeartbeatPause)}}
                     akka.cluster.failure-detector.expected-response-after = {{Ms(options.HeartbeatInterval)}}

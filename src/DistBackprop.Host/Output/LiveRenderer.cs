@@ -48,7 +48,7 @@ public static class LiveRenderer
         // once finished the log lines are printed below the last frame (LiveView.Finish): not twice
         foreach (var line in s.Finished ? [] : s.Log)
         {
-            rows.Add(new Markup($"[grey]{Markup.Escape(line)}[/]"));
+            rows.Add(new LogLine(line));
         }
 
         return new Rows(rows);
@@ -183,6 +183,20 @@ public static class LiveRenderer
         }
 
         return t;
+    }
+
+    /// <summary>One log line, cropped to the frame's width with an ellipsis (never wrapped: the frame keeps its height).</summary>
+    private sealed class LogLine(string text) : Renderable
+    {
+        private readonly string _text = text.ReplaceLineEndings(" ");
+
+        protected override Measurement Measure(RenderOptions options, int maxWidth) => new(Math.Min(_text.Length, maxWidth), Math.Min(_text.Length, maxWidth));
+
+        protected override IEnumerable<Segment> Render(RenderOptions options, int maxWidth)
+        {
+            yield return new Segment(_text.Length <= maxWidth ? _text : string.Concat(_text.AsSpan(0, Math.Max(0, maxWidth - 1)), "…"), new Style(Color.Grey));
+            yield return Segment.LineBreak;
+        }
     }
 
     private static Table MembersTable(LiveSnapshot s)
