@@ -152,6 +152,13 @@ public sealed class NodeProcess : IDisposable
         kill?.WaitForExit();
     }
 
+    /// <summary>Sends a signal by name ("STOP" freezes the process as a long GC pause or a swapped-out host would, "CONT" resumes it).</summary>
+    public void Signal(string name)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { $"-{name}", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }, UseShellExecute = false });
+        kill?.WaitForExit();
+    }
+
     /// <summary>kill -9: SIGKILL at once (no coordinated shutdown, no leave), and waits until the process is gone.</summary>
     public void Kill()
     {

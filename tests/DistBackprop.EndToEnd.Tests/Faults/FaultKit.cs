@@ -77,12 +77,22 @@ public sealed class Scene : IDisposable
 
     /// <param name="output">Where the captured outputs go when the test fails.</param>
     /// <param name="steps">--max-steps of the coordinators started in this scene.</param>
-    public Scene(ITestOutputHelper output, int steps = FaultRun.Steps)
+    /// <param name="environment">Overrides of <see cref="FaultRun.FastDetection"/> for every node of the scene.</param>
+    public Scene(ITestOutputHelper output, int steps = FaultRun.Steps, IReadOnlyDictionary<string, string>? environment = null)
     {
         _output = output;
         Steps = steps;
         Port = NodeProcess.FreePort();
+        var env = new Dictionary<string, string>(FaultRun.FastDetection);
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>())
+        {
+            env[k] = v;
+        }
+
+        _environment = env;
     }
+
+    private readonly IReadOnlyDictionary<string, string> _environment;
 
     public int Steps { get; }
 
@@ -99,11 +109,11 @@ public sealed class Scene : IDisposable
 
     /// <summary>`distbackprop coordinator` at this scene's port with the fast timings, <see cref="FaultRun.Common"/> and <paramref name="args"/>.</summary>
     public NodeProcess Coordinator(string name, params string[] args) =>
-        Add(NodeProcess.Start(name, Dir, FaultRun.FastDetection, ["coordinator", .. FaultRun.Common(Steps), "--port", $"{Port}", .. args]));
+        Add(NodeProcess.Start(name, Dir, _environment, ["coordinator", .. FaultRun.Common(Steps), "--port", $"{Port}", .. args]));
 
     /// <summary>`distbackprop worker` joining this scene's coordinator, one kernel thread.</summary>
     public NodeProcess Worker(string name) =>
-        Add(NodeProcess.Start(name, Dir, FaultRun.FastDetection, "worker", "--plain", "--seed-nodes", SeedAddress, "--threads", "1"));
+        Add(NodeProcess.Start(name, Dir, _environment, "worker", "--plain", "--seed-nodes", SeedAddress, "--threads", "1"));
 
     /// <summary>Watches the metrics file <paramref name="name"/> (in this scene's folder) from now on.</summary>
     public MetricsWatcher Watch(string name)
