@@ -96,6 +96,8 @@ public static class TrainingFigure
             plot.XLabel("step", 14);
         }
 
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true }; // steps are whole numbers
+
         // the same data-area padding in both panels, so their step axes line up
         plot.Layout.Fixed(new PixelPadding(90, 28, showStepLabel ? 56 : 24, 12));
         plot.Legend.FontSize = 12;
