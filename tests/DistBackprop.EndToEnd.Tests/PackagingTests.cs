@@ -1,5 +1,5 @@
-// The packages as a user gets them: the README's `dotnet pack -c Release -o artifacts` (with its own build folder,
-// so the test run's bin/ is left alone) makes the distbackprop tool and the DistBackprop.Core / .Cluster libraries;
+// The packages as a user gets them: the README's `dotnet pack -c Release -o artifacts` (with --no-build: the Release
+// binaries this test run built and tested) makes the distbackprop tool and the DistBackprop.Core / .Cluster libraries;
 // `dotnet tool install --tool-path <tmp> --add-source artifacts distbackprop` installs the tool, which then trains;
 // samples/TrainAndScore restores the libraries from the artifacts (never project references), builds, trains and
 // scores its ONNX export with ML.NET. Packages are extracted into a private NUGET_PACKAGES folder, so a stale copy
@@ -32,8 +32,9 @@ public sealed class PackagingTests(ITestOutputHelper log) : IDisposable
     {
         var repo = RepositoryRoot();
         var artifacts = Path.Combine(_dir, "artifacts");
+        // --no-build: pack exactly the Release binaries this test run built and tested (and leave them untouched)
         var pack = await Run(repo, TimeSpan.FromMinutes(8), "pack", Path.Combine(repo, "DistBackprop.sln"), "-c", "Release", "-o", artifacts,
-            "--artifacts-path", Path.Combine(_dir, "build"), "--disable-build-servers", "-nodeReuse:false");
+            "--no-build", "--disable-build-servers", "-nodeReuse:false");
         Assert.True(pack.Code == 0, pack.Text);
         var packages = Directory.GetFiles(artifacts, "*.nupkg").Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray();
         Assert.Equal(3, packages.Length);
