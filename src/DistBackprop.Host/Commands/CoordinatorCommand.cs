@@ -30,10 +30,11 @@ public static class CoordinatorCommand
         command.SetAction(parseResult => CommandRunner.Run(context, () =>
         {
             var values = TrainingCommandLine.CommandLineValues(parseResult);
-            var bound = OptionsBinder.Bind<TrainingOptions>(context.Environment, values);
-            var cluster = OptionsBinder.Bind<CoordinatorOptions>(context.Environment, values);
+            var layers = ConfigurationLayers.Build(context.Environment, values); // one root for every setting of the run
+            var bound = OptionsBinder.Bind<TrainingOptions>(layers);
+            var cluster = OptionsBinder.Bind<CoordinatorOptions>(layers);
             context.Verbose = bound.Value.Verbose;
-            return Execute(context, values, bound, cluster);
+            return Execute(context, layers, values, bound, cluster);
         }));
         return command;
     }
@@ -50,7 +51,7 @@ public static class CoordinatorCommand
         command.Options.Add(TrainingCommandLine.Value<int>("--tensor-port", "port of the tensor channel, 0 = any free port [default: --port + 1]"));
     }
 
-    private static int Execute(CliContext context, IReadOnlyDictionary<string, string?> commandLine, Bound<TrainingOptions> bound, Bound<CoordinatorOptions> cluster)
+    private static int Execute(CliContext context, ConfigurationLayers layers, IReadOnlyDictionary<string, string?> commandLine, Bound<TrainingOptions> bound, Bound<CoordinatorOptions> cluster)
     {
         var c = cluster.Value;
         var errors = new List<string>();
@@ -90,7 +91,7 @@ public static class CoordinatorCommand
         {
             try
             {
-                akka = ClusterSettings.Build(context.Environment, NodeRole.Coordinator, c.Host, c.Port, c.PublicHost, c.MaxFrameSize,
+                akka = ClusterSettings.Build(layers, NodeRole.Coordinator, c.Host, c.Port, c.PublicHost, c.MaxFrameSize,
                     cluster.Name(nameof(c.MaxFrameSize)), [], bound.Value.Verbose);
             }
             catch (UsageException e)

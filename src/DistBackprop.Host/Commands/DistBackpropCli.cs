@@ -57,6 +57,7 @@ public static class DistBackpropCli
         yield return CoordinatorCommand.Create(context);
         yield return WorkerCommand.Create(context);
         yield return EvalCommand.Create(context);
+        yield return ExportCommand.Create(context);
         yield return GradCheckCommand.Create(context);
         yield return ExplainCommand.Create(context);
         yield return PlotCommand.Create(context);

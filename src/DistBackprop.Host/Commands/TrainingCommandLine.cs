@@ -39,6 +39,8 @@ public static class TrainingCommandLine
         command.Options.Add(Text("--resume", "continue from the newest valid checkpoint in DIR, or from FILE"));
         command.Options.Add(Text("--metrics", "one row per step to file.csv or file.jsonl"));
         command.Options.Add(Text("--plot", "loss/accuracy curves (test figures per epoch) to file.svg|file.png at the end"));
+        command.Options.Add(Text("--onnx", "also write the final model as ONNX (input [N, in], output probabilities [N, K]) to file.onnx"));
+        command.Options.Add(Text("--tensorboard", "write TensorBoard event files (train/loss, train/accuracy, lr, test/… per epoch) into DIR"));
         AddCommon(command);
     }
 

@@ -41,14 +41,15 @@ public static class WorkerCommand
         TrainingCommandLine.AddCommon(command);
         command.SetAction(parseResult => CommandRunner.Run(context, () =>
         {
-            var bound = OptionsBinder.Bind<WorkerOptions>(context.Environment, TrainingCommandLine.CommandLineValues(parseResult));
+            var layers = ConfigurationLayers.Build(context.Environment, TrainingCommandLine.CommandLineValues(parseResult)); // one root for every setting
+            var bound = OptionsBinder.Bind<WorkerOptions>(layers);
             context.Verbose = bound.Value.Verbose;
-            return Execute(context, bound);
+            return Execute(context, layers, bound);
         }));
         return command;
     }
 
-    private static int Execute(CliContext context, Bound<WorkerOptions> bound)
+    private static int Execute(CliContext context, ConfigurationLayers layers, Bound<WorkerOptions> bound)
     {
         var o = bound.Value;
         var errors = new List<string>();
@@ -79,7 +80,7 @@ public static class WorkerCommand
         {
             try
             {
-                akka = ClusterSettings.Build(context.Environment, NodeRole.Worker, o.Host, o.Port, o.PublicHost, o.MaxFrameSize,
+                akka = ClusterSettings.Build(layers, NodeRole.Worker, o.Host, o.Port, o.PublicHost, o.MaxFrameSize,
                     bound.Name(nameof(o.MaxFrameSize)), seeds, o.Verbose);
             }
             catch (UsageException e)

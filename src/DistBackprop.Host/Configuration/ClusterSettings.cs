@@ -1,15 +1,13 @@
 // Turns the cluster options of `coordinator` / `worker` into DistBackpropAkkaOptions:
 //   - --host, --port, --public-host, --max-frame-size, --seed-nodes (flat names, like every option);
-//   - the failure-detector and deadline timings from the section "DistBackprop:Cluster" of appsettings.json
-//     or environment variables DistBackprop__Cluster__<Name> (docs/cluster-faults.md): HeartbeatInterval,
+//   - the failure-detector and deadline timings from section "DistBackprop:Cluster" of the command's one configuration
+//     root (ConfigurationLayers: appsettings.json, environment variables DistBackprop__Cluster__<Name>; docs/cluster-faults.md): HeartbeatInterval,
 //     AcceptableHeartbeatPause, DowningStableAfter, JoinRetry, LeaveTimeout, ShardDeadline, each a TimeSpan
 //     ("00:00:05") or seconds ("5", "0.5").
 // Every problem is reported with the option (or key) that caused it (exit code 2).
 // Leaves out: starting anything (Commands/CoordinatorCommand, Commands/WorkerCommand).
-using System.Collections;
 using System.Globalization;
 using DistBackprop.Cluster.Hosting;
-using Microsoft.Extensions.Configuration;
 
 namespace DistBackprop.Host.Configuration;
 
@@ -28,9 +26,14 @@ public static class ClusterSettings
     /// option names as the user should see them (with their source). Throws <see cref="UsageException"/>.
     /// </summary>
     public static DistBackpropAkkaOptions Build(CliEnvironment env, NodeRole role, string host, int port, string? publicHost,
+        string maxFrameSize, string frameSizeName, string[] seedNodes, bool verbose) =>
+        Build(ConfigurationLayers.Build(env), role, host, port, publicHost, maxFrameSize, frameSizeName, seedNodes, verbose);
+
+    /// <summary>As above, reading the timings from the command's configuration root.</summary>
+    public static DistBackpropAkkaOptions Build(ConfigurationLayers layers, NodeRole role, string host, int port, string? publicHost,
         string maxFrameSize, string frameSizeName, string[] seedNodes, bool verbose)
     {
-        ArgumentNullException.ThrowIfNull(env);
+        ArgumentNullException.ThrowIfNull(layers);
         var errors = new List<string>();
         if (!ByteSize.TryParse(maxFrameSize, out var frame, out var why))
         {
@@ -47,7 +50,7 @@ public static class ClusterSettings
             MaxFrameSize = frame > 0 ? frame : DistBackpropAkkaOptions.DefaultMaxFrameSize,
             LogLevel = verbose ? Akka.Event.LogLevel.InfoLevel : Akka.Event.LogLevel.WarningLevel,
         };
-        ApplyTimings(env, options, errors);
+        ApplyTimings(layers, options, errors);
         if (errors.Count == 0 && options.Validate() is { } invalid)
         {
             errors.Add(invalid.StartsWith("--max-frame-size", StringComparison.Ordinal) ? frameSizeName + invalid["--max-frame-size".Length..] : invalid);
@@ -66,84 +69,35 @@ public static class ClusterSettings
         return options;
     }
 
-    private static void ApplyTimings(CliEnvironment env, DistBackpropAkkaOptions options, List<string> errors)
+    private static void ApplyTimings(ConfigurationLayers layers, DistBackpropAkkaOptions options, List<string> errors)
     {
-        var values = new Dictionary<string, (string Value, string Source)>(StringComparer.OrdinalIgnoreCase);
-        foreach (var file in SettingsFiles(env))
+        if (layers.Find($"{Section}:{nameof(DistBackpropAkkaOptions.TensorTransport)}") is var (transport, transportSource))
         {
-            IConfigurationRoot root;
-            try
-            {
-                root = new ConfigurationBuilder().AddJsonFile(file, optional: true, reloadOnChange: false).Build();
-            }
-            catch (Exception e) when (e is InvalidDataException or FormatException or IOException or System.Text.Json.JsonException)
-            {
-                errors.Add($"{file}: cannot read the settings: {e.InnerException?.Message ?? e.Message}");
-                continue;
-            }
-
-            foreach (var child in root.GetSection(Section).GetChildren())
-            {
-                if (child.Value is { } v)
-                {
-                    values[child.Key] = (v, $"{file} {Section}:{child.Key}");
-                }
-            }
-        }
-
-        const string prefix = "DISTBACKPROP__CLUSTER__";
-        foreach (DictionaryEntry e in env.Variables)
-        {
-            if (e.Key is string k && k.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) && e.Value is string v)
-            {
-                values[k[prefix.Length..]] = (v, $"environment variable {k}");
-            }
-        }
-
-        if (values.TryGetValue(nameof(DistBackpropAkkaOptions.TensorTransport), out var transport))
-        {
-            if (Enum.TryParse<DistBackprop.Cluster.Channel.TensorTransportKind>(transport.Value, ignoreCase: true, out var kind) && !int.TryParse(transport.Value, out _))
+            if (Enum.TryParse<DistBackprop.Cluster.Channel.TensorTransportKind>(transport, ignoreCase: true, out var kind) && !int.TryParse(transport, out _))
             {
                 options.TensorTransport = kind;
             }
             else
             {
-                errors.Add($"{transport.Source}: '{transport.Value}' is not a transport (tcp or akka)");
+                errors.Add($"{transportSource}: '{transport}' is not a transport (tcp or akka)");
             }
         }
 
         foreach (var name in Timings)
         {
-            if (!values.TryGetValue(name, out var entry))
+            if (layers.Find($"{Section}:{name}") is not var (value, source))
             {
                 continue;
             }
 
-            if (!TryParseDuration(entry.Value, out var t))
+            if (!TryParseDuration(value, out var t))
             {
-                errors.Add($"{entry.Source}: '{entry.Value}' is not a duration (expected seconds like 5 or 0.5, or 00:00:05)");
+                errors.Add($"{source}: '{value}' is not a duration (expected seconds like 5 or 0.5, or 00:00:05)");
                 continue;
             }
 
             typeof(DistBackpropAkkaOptions).GetProperty(name)!.SetValue(options, t);
         }
-    }
-
-    private static IEnumerable<string> SettingsFiles(CliEnvironment env)
-    {
-        var files = new List<string>();
-        if (env.BaseDirectory is { } exeDir)
-        {
-            files.Add(Path.GetFullPath(Path.Combine(exeDir, "appsettings.json")));
-        }
-
-        var cwd = Path.GetFullPath(Path.Combine(env.CurrentDirectory, "appsettings.json"));
-        if (!files.Contains(cwd, StringComparer.Ordinal))
-        {
-            files.Add(cwd);
-        }
-
-        return files.Where(File.Exists);
     }
 
     private static bool TryParseDuration(string s, out TimeSpan t)

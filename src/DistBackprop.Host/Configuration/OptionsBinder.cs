@@ -1,14 +1,11 @@
-// Fills an options class from layered configuration, lowest precedence first:
+// Fills an options class from the one configuration root (ConfigurationLayers), lowest precedence first:
 //   defaults (the class's initialisers) < appsettings.json next to the executable
 //   < appsettings.json in the current directory < DISTBACKPROP__* environment variables < command line.
-// Each value remembers where it came from, so an error can say "--batch (from environment variable
-// DISTBACKPROP__BATCH)". Values are parsed with the invariant culture.
+// Each value remembers where it came from (the provider that holds it), so an error can say "--batch (from
+// environment variable DISTBACKPROP__BATCH)". Values are parsed with the invariant culture.
 // Leaves out: range checks (TrainingOptionsValidator) and the command-line syntax (System.CommandLine).
-using System.Collections;
 using System.Globalization;
 using System.Reflection;
-using System.Text.Json;
-using Microsoft.Extensions.Configuration;
 
 namespace DistBackprop.Host.Configuration;
 
@@ -40,7 +37,7 @@ public sealed class Bound<T>
 public static class OptionsBinder
 {
     /// <summary>The configuration section (and environment prefix DISTBACKPROP__).</summary>
-    public const string Section = "DistBackprop";
+    public const string Section = ConfigurationLayers.Section;
 
     public const string EnvironmentPrefix = "DISTBACKPROP__";
 
@@ -69,36 +66,32 @@ public static class OptionsBinder
     /// given explicitly (key: <see cref="KeyOf"/>). Throws <see cref="UsageException"/> listing every bad value.
     /// </summary>
     public static Bound<T> Bind<T>(CliEnvironment env, IReadOnlyDictionary<string, string?> commandLine)
+        where T : class, new() => Bind<T>(ConfigurationLayers.Build(env, commandLine));
+
+    /// <summary>Binds <typeparamref name="T"/>'s properties from section DistBackprop of <paramref name="layers"/>, remembering each one's source.</summary>
+    public static Bound<T> Bind<T>(ConfigurationLayers layers)
         where T : class, new()
     {
-        ArgumentNullException.ThrowIfNull(env);
-        var layers = Layers(env, commandLine);
+        ArgumentNullException.ThrowIfNull(layers);
         var value = new T();
         var sources = new Dictionary<string, string>(StringComparer.Ordinal);
         var errors = new List<string>();
         foreach (var p in typeof(T).GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.CanWrite))
         {
-            for (var i = layers.Count - 1; i >= 0; i--)
+            if (layers.Find($"{Section}:{p.Name}") is not var (raw, source))
             {
-                var raw = layers[i].Values.TryGetValue(p.Name, out var v) ? v : null;
-                if (raw is null)
-                {
-                    continue;
-                }
+                continue;
+            }
 
-                var source = layers[i].Describe(p.Name);
-                if (TryParse(p.PropertyType, raw, out var parsed, out var expected))
-                {
-                    p.SetValue(value, parsed);
-                    sources[p.Name] = source;
-                }
-                else
-                {
-                    var where = source == OptionName(p.Name) ? source : $"{OptionName(p.Name)} (from {source})";
-                    errors.Add($"{where}: '{raw}' is not {expected}");
-                }
-
-                break;
+            if (TryParse(p.PropertyType, raw, out var parsed, out var expected))
+            {
+                p.SetValue(value, parsed);
+                sources[p.Name] = source;
+            }
+            else
+            {
+                var where = source == OptionName(p.Name) ? source : $"{OptionName(p.Name)} (from {source})";
+                errors.Add($"{where}: '{raw}' is not {expected}");
             }
         }
 
@@ -108,68 +101,6 @@ public static class OptionsBinder
         }
 
         return new Bound<T>(value, sources);
-    }
-
-    private sealed record Layer(IReadOnlyDictionary<string, string?> Values, Func<string, string> Describe);
-
-    private static List<Layer> Layers(CliEnvironment env, IReadOnlyDictionary<string, string?> commandLine)
-    {
-        var layers = new List<Layer>();
-        var files = new List<string>();
-        if (env.BaseDirectory is { } exeDir)
-        {
-            files.Add(Path.GetFullPath(Path.Combine(exeDir, "appsettings.json")));
-        }
-
-        var cwdFile = Path.GetFullPath(Path.Combine(env.CurrentDirectory, "appsettings.json"));
-        if (!files.Contains(cwdFile, StringComparer.Ordinal))
-        {
-            files.Add(cwdFile);
-        }
-
-        foreach (var file in files.Where(File.Exists))
-        {
-            layers.Add(new Layer(ReadJson(file), key => $"{file} {Section}:{key}"));
-        }
-
-        // DISTBACKPROP__LR → key "LR" (the EnvironmentVariables provider's rule: prefix + "__" = section).
-        var fromEnv = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
-        var envNames = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        foreach (DictionaryEntry e in env.Variables)
-        {
-            if (e.Key is string k && k.StartsWith(EnvironmentPrefix, StringComparison.OrdinalIgnoreCase) && e.Value is string v)
-            {
-                var key = k[EnvironmentPrefix.Length..];
-                fromEnv[key] = v;
-                envNames[key] = k;
-            }
-        }
-
-        layers.Add(new Layer(fromEnv, key => $"environment variable {(envNames.TryGetValue(key, out var n) ? n : EnvironmentPrefix + key.ToUpperInvariant())}"));
-        layers.Add(new Layer(new Dictionary<string, string?>(commandLine, StringComparer.OrdinalIgnoreCase), OptionName));
-        return layers;
-    }
-
-    private static Dictionary<string, string?> ReadJson(string file)
-    {
-        IConfigurationRoot root;
-        try
-        {
-            root = new ConfigurationBuilder().AddJsonFile(file, optional: true, reloadOnChange: false).Build();
-        }
-        catch (Exception e) when (e is InvalidDataException or FormatException or JsonException or IOException)
-        {
-            var reason = e.InnerException?.Message ?? e.Message;
-            throw new UsageException([$"{file}: cannot read the settings: {reason}"]);
-        }
-
-        var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
-        foreach (var child in root.GetSection(Section).GetChildren())
-        {
-            values[child.Key] = child.Value;
-        }
-
-        return values;
     }
 
     private static bool TryParse(Type type, string raw, out object? value, out string expected)

@@ -78,8 +78,14 @@ public sealed class TrainingOptions
     /// <summary>--metrics file.csv|file.jsonl, one row per step. Env: DISTBACKPROP__METRICS.</summary>
     public string? Metrics { get; set; }
 
-    /// <summary>--plot file.svg|file.png (accepted; drawn by a later release). Env: DISTBACKPROP__PLOT.</summary>
+    /// <summary>--plot file.svg|file.png: loss/accuracy curves drawn at the end (ScottPlot). Env: DISTBACKPROP__PLOT.</summary>
     public string? Plot { get; set; }
+
+    /// <summary>--onnx file.onnx: the final model as ONNX (probabilities out), written at the end, atomically. Env: DISTBACKPROP__ONNX.</summary>
+    public string? Onnx { get; set; }
+
+    /// <summary>--tensorboard DIR: TensorBoard event files with the coordinator's scalars. Env: DISTBACKPROP__TENSORBOARD.</summary>
+    public string? Tensorboard { get; set; }
 
     /// <summary>--plain: plain log lines instead of the live view. Env: DISTBACKPROP__PLAIN.</summary>
     public bool Plain { get; set; }

@@ -140,6 +140,16 @@ public static class TrainingOptionsValidator
             errors.Add($"{N(nameof(o.Plot))}: '{o.Plot}' must end in .svg or .png");
         }
 
+        if (o.Onnx is not null && !o.Onnx.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+        {
+            errors.Add($"{N(nameof(o.Onnx))}: '{o.Onnx}' must end in .onnx");
+        }
+
+        if (o.Tensorboard is not null && File.Exists(o.Tensorboard))
+        {
+            errors.Add($"{N(nameof(o.Tensorboard))}: '{o.Tensorboard}' is a file; it must be a directory (created if missing) for the event files");
+        }
+
         if (errors.Count > 0)
         {
             throw new UsageException(errors);

@@ -1,7 +1,12 @@
-// Entry point of the plots: metrics file (or series) → figure → .svg or .png file, written
-// atomically (temp file beside the target, then rename). Used by `distbackprop plot` and by
-// `train --plot`. Errors a user can fix (unknown extension, unreadable/malformed metrics, unwritable
-// output) are UsageExceptions (exit 2) naming the option or file. Leaves out: layout and encoders.
+// Entry point of the plots: metrics (file or series) → TrainingFigure's two ScottPlot panels, rendered one above the
+// other under a title onto one Skia canvas → .png (SKSurface, PNG-encoded) or .svg (SKSvgCanvas), written atomically.
+// Used by `distbackprop plot` and by `train --plot`. Errors a user can fix (unknown extension, unreadable or malformed
+// metrics, unwritable output, no font installed) are UsageExceptions (exit 2) naming the option or file.
+// Leaves out: the figure's content (TrainingFigure) and reading metrics (MetricsReader).
+using DistBackprop.Core.Interchange;
+using ScottPlot;
+using SkiaSharp;
+
 namespace DistBackprop.Host.Plotting;
 
 public static class PlotRenderer
@@ -39,83 +44,75 @@ public static class PlotRenderer
             throw new UsageException($"{outputOption} '{outputPath}': there are no steps to plot");
         }
 
-        var bytes = Render(FigureLayout.Build(series), format);
-        WriteAtomically(outputPath, bytes, outputOption);
+        var bytes = Render(series, format, PlotFonts.Choose());
+        try
+        {
+            AtomicFile.WriteAllBytes(outputPath, bytes);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"{outputOption}: cannot write '{outputPath}': {e.Message}");
+        }
     }
 
-    /// <summary>The encoded file contents of <paramref name="figure"/>.</summary>
-    public static byte[] Render(Figure figure, Format format) =>
-        format == Format.Svg ? SvgWriter.Write(figure) : PngEncoder.Encode(Rasterize(figure));
-
-    /// <summary>Draws every shape of <paramref name="figure"/> into a new raster of its size.</summary>
-    public static Raster Rasterize(Figure figure)
+    /// <summary>The encoded file contents of the figure of <paramref name="series"/>, drawn in <paramref name="font"/>.</summary>
+    public static byte[] Render(MetricsSeries series, Format format, string font)
     {
-        ArgumentNullException.ThrowIfNull(figure);
-        var r = new Raster(figure.Width, figure.Height);
-        foreach (var shape in figure.Shapes)
+        ArgumentNullException.ThrowIfNull(series);
+        var (loss, accuracy) = TrainingFigure.Build(series, font);
+        using (loss)
+        using (accuracy)
         {
-            switch (shape)
+            const int w = TrainingFigure.Width, h = TrainingFigure.Height, top = TrainingFigure.HeaderHeight;
+            var panel = (h - top) / 2f;
+            void Draw(SKCanvas canvas)
             {
-                case RectShape s:
-                    if (s.Fill is { } fill)
-                    {
-                        r.FillRect(s.X, s.Y, s.Width, s.Height, fill);
-                    }
-
-                    if (s.Stroke is { } stroke)
-                    {
-                        double x0 = s.X, y0 = s.Y, x1 = s.X + s.Width, y1 = s.Y + s.Height;
-                        r.Line(x0, y0, x1, y0, s.StrokeWidth, stroke);
-                        r.Line(x1, y0, x1, y1, s.StrokeWidth, stroke);
-                        r.Line(x1, y1, x0, y1, s.StrokeWidth, stroke);
-                        r.Line(x0, y1, x0, y0, s.StrokeWidth, stroke);
-                    }
-
-                    break;
-                case PolylineShape p:
-                    for (var i = 1; i < p.Points.Count; i++)
-                    {
-                        var (a, b) = (p.Points[i - 1], p.Points[i]);
-                        if (p.Dashed)
-                        {
-                            Dashes(r, a, b, p.Width, p.Color);
-                        }
-                        else
-                        {
-                            r.Line(a.X, a.Y, b.X, b.Y, p.Width, p.Color);
-                        }
-                    }
-
-                    if (p.Points.Count == 1)
-                    {
-                        r.Line(p.Points[0].X, p.Points[0].Y, p.Points[0].X, p.Points[0].Y, p.Width, p.Color);
-                    }
-
-                    break;
-                case CircleShape c:
-                    r.Circle(c.X, c.Y, c.Radius, c.Fill, c.Stroke);
-                    break;
-                case TextShape t:
-                    r.Text(t.X, t.Y, t.Text, t.Size, t.Color, t.Anchor, t.Vertical, t.Bold);
-                    break;
-                default:
-                    throw new ArgumentException($"unknown shape {shape.GetType().Name}", nameof(figure));
+                canvas.Clear(SKColors.White);
+                Panel(canvas, loss, new SKRect(0, top, w, top + panel));
+                Panel(canvas, accuracy, new SKRect(0, top + panel, w, h));
+                Header(canvas, series, font);
             }
-        }
 
-        return r;
+            if (format == Format.Png)
+            {
+                using var surface = SKSurface.Create(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Premul));
+                Draw(surface.Canvas);
+                using var image = surface.Snapshot();
+                using var data = image.Encode(SKEncodedImageFormat.Png, 100);
+                return data.ToArray();
+            }
+
+            using var stream = new MemoryStream();
+            using (var managed = new SKManagedWStream(stream))
+            {
+                using var svg = SKSvgCanvas.Create(new SKRect(0, 0, w, h), managed);
+                Draw(svg);
+            }
+
+            return stream.ToArray();
+        }
     }
 
-    // 4 px on, 4 px off, as the SVG's stroke-dasharray
-    private static void Dashes(Raster r, (double X, double Y) a, (double X, double Y) b, double width, Rgb color)
+    // A plot clears the whole canvas before it draws: clipped to its rectangle, it clears only its own.
+    private static void Panel(SKCanvas canvas, Plot plot, SKRect rect)
     {
-        double dx = b.X - a.X, dy = b.Y - a.Y;
-        var len = Math.Sqrt((dx * dx) + (dy * dy));
-        for (double s = 0; s < len; s += 8)
-        {
-            var e = Math.Min(len, s + 4);
-            r.Line(a.X + (dx * s / len), a.Y + (dy * s / len), a.X + (dx * e / len), a.Y + (dy * e / len), width, color);
-        }
+        canvas.Save();
+        canvas.ClipRect(rect);
+        plot.Render(canvas, new PixelRect(rect.Left, rect.Right, rect.Bottom, rect.Top));
+        canvas.Restore();
+    }
+
+    // the title (bold) and the summary line, centred above the panels
+    private static void Header(SKCanvas canvas, MetricsSeries series, string font)
+    {
+        using var bold = SKTypeface.FromFamilyName(font, SKFontStyle.Bold);
+        using var normal = SKTypeface.FromFamilyName(font, SKFontStyle.Normal);
+        using var titleFont = new SKFont(bold, 20);
+        using var summaryFont = new SKFont(normal, 13);
+        using var ink = new SKPaint { Color = new SKColor(0x22, 0x22, 0x22), IsAntialias = true };
+        using var muted = new SKPaint { Color = new SKColor(0x66, 0x66, 0x66), IsAntialias = true };
+        canvas.DrawText(TrainingFigure.Title(series), TrainingFigure.Width / 2f, 28, SKTextAlign.Center, titleFont, ink);
+        canvas.DrawText(TrainingFigure.Summary(series), TrainingFigure.Width / 2f, 52, SKTextAlign.Center, summaryFont, muted);
     }
 
     private static Format CheckOutput(string outputPath, string option)
@@ -123,38 +120,5 @@ public static class PlotRenderer
         ArgumentNullException.ThrowIfNull(outputPath);
         return FormatOf(outputPath)
             ?? throw new UsageException($"{option}: '{outputPath}' must end in .svg or .png (the format comes from the extension)");
-    }
-
-    private static void WriteAtomically(string path, byte[] bytes, string option)
-    {
-        var full = Path.GetFullPath(path);
-        var temp = $"{full}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}";
-        try
-        {
-            var dir = Path.GetDirectoryName(full);
-            if (!string.IsNullOrEmpty(dir))
-            {
-                Directory.CreateDirectory(dir);
-            }
-
-            File.WriteAllBytes(temp, bytes);
-            File.Move(temp, full, overwrite: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            TryDelete(temp);
-            throw new UsageException($"{option}: cannot write '{path}': {e.Message}");
-        }
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-        }
     }
 }

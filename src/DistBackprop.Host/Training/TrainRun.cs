@@ -4,8 +4,9 @@
 //   5. the engine's steps → metrics row, the console view (live or plain lines), test evaluation per epoch
 //   (→ the --metrics sidecar <name>.epochs.csv), the "DistBackprop" meter from the coordinator's events;
 //   resume checkpoints are the engine's (its coordinator's CheckpointWriter: periodic, epoch ends, final),
-//   6. --out — also after Ctrl+C; never after divergence (the last good checkpoint is kept and named
-//   instead); --plot from the steps and epochs kept in memory.
+//   6. --out and --onnx — also after Ctrl+C; never after divergence (the last good checkpoint is kept and
+//   named instead); --plot from the steps and epochs kept in memory.
+// --tensorboard is one more observer of steps and epochs, called where the metrics and epochs files are written.
 // Leaves out: option parsing (Configuration/*) and the shard computation (ITrainingEngine).
 using System.Globalization;
 using DistBackprop.Cluster.Monitoring;
@@ -40,6 +41,7 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
     private Evaluator? _evaluator;
     private MetricsWriter? _metrics;
     private EpochsFile? _epochsFile;
+    private TensorBoardWriter? _tensorBoard;
     private EpochEvaluated? _epochEvent;
     private string? _lastCheckpoint;
     private TrainingState? _state;
@@ -118,6 +120,7 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
         {
             _metrics = o.Metrics is not null ? OpenMetrics(o.Metrics) : null;
             _epochsFile = o.Metrics is not null ? OpenEpochs(o.Metrics, data.Test is not null) : null;
+            _tensorBoard = o.Tensorboard is not null ? OpenTensorBoard(o.Tensorboard) : null;
             TrainingState state;
             try
             {
@@ -139,6 +142,7 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
         {
             _metrics?.Dispose();
             _epochsFile?.Dispose();
+            _tensorBoard?.Dispose();
         }
     }
 
@@ -172,6 +176,7 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
     void ITrainingObserver.OnStep(TrainingState state, StepOutcome outcome, StepTimings timings)
     {
         _metrics?.Write(outcome, timings);
+        _tensorBoard?.Step(outcome, timings, state.Config.Optimizer.LearningRate);
         _progress.Step(new StepSample(outcome.Step, outcome.Epoch, outcome.Loss, outcome.Accuracy, outcome.Samples, timings.StepMs, timings.Workers));
         _epoch.Add(outcome.Loss, outcome.Accuracy, outcome.Samples);
         if (O.Plot is not null)
@@ -188,6 +193,7 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
                 : new EpochSample(outcome.Epoch, outcome.Step, loss, accuracy, test.Loss, test.Accuracy, test.Samples);
             _progress.Epoch(epoch);
             _epochEvent = epoch.ToEvent();
+            _tensorBoard?.Epoch(epoch);
             _meter.Record(_epochEvent);
             if (test is not null)
             {
@@ -215,6 +221,12 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
             EnsureDirectory(o.Out);
             ModelFile.Save(o.Out, state.Config.Spec, state.Parameters, Metadata(state));
             _progress.Line($"model written to {o.Out}");
+        }
+
+        if (o.Onnx is not null)
+        {
+            Core.Interchange.OnnxExport.Save(o.Onnx, state.Config.Spec, state.Parameters, Metadata(state));
+            _progress.Line($"ONNX model written to {o.Onnx}");
         }
 
         if (_evaluator is not null && _data?.Test is { } test && (stopped || !(state.Step > 0 && state.Position == 0)))
@@ -345,6 +357,20 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new UsageException($"{_bound.Name(nameof(O.Metrics))}: cannot write '{path}': {e.Message}");
+        }
+    }
+
+    private TensorBoardWriter OpenTensorBoard(string directory)
+    {
+        try
+        {
+            var writer = TensorBoardWriter.Open(directory);
+            _progress.Line($"TensorBoard events: {writer.Path}");
+            return writer;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"{_bound.Name(nameof(O.Tensorboard))}: cannot write into '{directory}': {e.Message}");
         }
     }
 

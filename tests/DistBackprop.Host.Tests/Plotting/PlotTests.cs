@@ -1,13 +1,14 @@
-// `distbackprop plot` and PlotRenderer: the SVG parses and has one polyline per series with one point
-// per row, markers per epoch and its axis labels; the PNG has a valid signature, IHDR, CRCs and an IDAT
-// that inflates to the expected size and shows the series' colours; bad inputs exit 2 naming the
-// option or the file and line.
-using System.Buffers.Binary;
+// `distbackprop plot` and PlotRenderer (ScottPlot 5 on a Skia canvas): the SVG parses and carries the title, axis
+// labels, legends and the series' colours; the PNG decodes to the figure's size with the loss colours in the top
+// panel, the accuracy colours in the bottom one and test markers only when there are test figures; the font is one
+// that is installed (and none installed is a clear usage error); bad inputs exit 2 naming the option or file and line.
+// Leaves out: ScottPlot's own drawing (it has its own tests); pictures were looked at by hand (README).
 using System.Globalization;
-using System.IO.Compression;
 using System.Text;
+using System.Text.RegularExpressions;
 using System.Xml.Linq;
 using DistBackprop.Host.Plotting;
+using SkiaSharp;
 
 namespace DistBackprop.Host.Tests.Plotting;
 
@@ -50,149 +51,83 @@ public sealed class PlotTests : IDisposable
         return path;
     }
 
-    private static XElement Series(XDocument doc, string name, string element = "polyline") =>
-        doc.Descendants(Svg + element).Single(e => (string?)e.Attribute("data-series") == name);
+    private static List<string> Texts(XDocument doc) =>
+        doc.Descendants(Svg + "text").Select(t => Regex.Replace(t.Value, @"\s+", " ").Trim()).ToList();
 
-    private static int PointCount(XElement polyline) =>
-        ((string)polyline.Attribute("points")!).Split(' ', StringSplitOptions.RemoveEmptyEntries).Length;
+    private static string Hex(ScottPlot.Color c) => $"#{c.R:X2}{c.G:X2}{c.B:X2}";
 
     [Fact]
-    public void Svg_parses_and_has_every_series_with_one_point_per_row()
+    public void Svg_parses_and_has_title_axes_legends_and_every_series()
     {
         var metrics = Write("m.csv", MetricsCsv(rows: 300, epochs: 3));
         var r = Cli.Run(_dir.Path, "plot", metrics, "-o", _dir.File("curve.svg"));
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Contains("wrote", r.Out);
 
-        var doc = XDocument.Load(_dir.File("curve.svg"));
-        var root = doc.Root!;
-        Assert.Equal(Svg + "svg", root.Name);
-        Assert.Equal("0 0 1000 720", (string?)root.Attribute("viewBox"));
-        Assert.Contains("m.csv", doc.Descendants(Svg + "title").Single().Value);
-        foreach (var name in new[]
-                 {
-                     FigureLayout.SeriesNames.Loss, FigureLayout.SeriesNames.LossSmoothed,
-                     FigureLayout.SeriesNames.Accuracy, FigureLayout.SeriesNames.AccuracySmoothed,
-                 })
+        var text = File.ReadAllText(_dir.File("curve.svg"));
+        var doc = XDocument.Parse(text);
+        Assert.Equal(Svg + "svg", doc.Root!.Name);
+        Assert.Equal("1000", (string?)doc.Root.Attribute("width"));
+        Assert.Equal("760", (string?)doc.Root.Attribute("height"));
+        var texts = Texts(doc);
+        Assert.Contains("DistBackprop training: m.csv", texts);
+        Assert.Contains(texts, t => t.StartsWith("300 steps, 3 epochs, final loss", StringComparison.Ordinal));
+        foreach (var label in new[] { "loss", "accuracy", "step", "100", "train loss per step", "moving average of 11 steps", "test loss (epoch end)", "batch accuracy per step", "test accuracy (epoch end)" })
         {
-            Assert.Equal(300, PointCount(Series(doc, name)));
+            Assert.Contains(label, texts);
         }
 
-        // test figures: one marker per epoch in each panel
-        Assert.Equal(3, doc.Descendants(Svg + "circle").Count(c => (string?)c.Attribute("data-series") == FigureLayout.SeriesNames.TestAccuracy));
-        Assert.Equal(3, doc.Descendants(Svg + "circle").Count(c => (string?)c.Attribute("data-series") == FigureLayout.SeriesNames.TestLoss));
+        Assert.Contains("font-family=\"" + PlotFonts.Choose() + "\"", text, StringComparison.Ordinal);
+        foreach (var colour in new[] { TrainingFigure.LossRaw, TrainingFigure.LossSmooth, TrainingFigure.AccuracyRaw, TrainingFigure.AccuracySmooth })
+        {
+            Assert.Contains($"stroke=\"{Hex(colour)}\"", text, StringComparison.OrdinalIgnoreCase);
+        }
 
-        // axis labels, tick labels and the legend
-        var texts = doc.Descendants(Svg + "text").Select(t => t.Value).ToList();
-        Assert.Contains("loss", texts);
-        Assert.Contains("accuracy", texts);
-        Assert.Contains("step", texts);
-        Assert.Contains("100", texts);
-        Assert.Contains("1.0", texts);
-        Assert.Contains("test accuracy (epoch end)", texts);
+        Assert.Contains($"fill=\"{Hex(TrainingFigure.Test)}\"", text, StringComparison.OrdinalIgnoreCase);
     }
 
     [Fact]
-    public void Svg_points_follow_the_data()
+    public void Without_test_figures_there_are_no_test_markers_or_legend_entries()
     {
-        // loss falls, accuracy rises: in pixels (y down) the loss line's y grows, the accuracy line's y shrinks
         var metrics = Write("m.csv", MetricsCsv(rows: 200, epochs: 2, test: false));
         Assert.Equal(0, Cli.Run(_dir.Path, "plot", metrics, "-o", _dir.File("c.svg")).ExitCode);
-        var doc = XDocument.Load(_dir.File("c.svg"));
-        static (double X, double Y)[] Points(XElement e) =>
-            ((string)e.Attribute("points")!).Split(' ').Select(p => p.Split(','))
-            .Select(p => (double.Parse(p[0], CultureInfo.InvariantCulture), double.Parse(p[1], CultureInfo.InvariantCulture))).ToArray();
-        var loss = Points(Series(doc, FigureLayout.SeriesNames.LossSmoothed));
-        var acc = Points(Series(doc, FigureLayout.SeriesNames.AccuracySmoothed));
-        Assert.True(loss[^1].Y > loss[0].Y + 100, $"loss y {loss[0].Y} → {loss[^1].Y}");
-        Assert.True(acc[^1].Y < acc[0].Y - 100, $"accuracy y {acc[0].Y} → {acc[^1].Y}");
-        Assert.True(loss.Zip(loss.Skip(1)).All(p => p.Second.X > p.First.X), "x increases with the step");
-
-        // the loss panel sits above the accuracy panel
-        Assert.True(loss.Max(p => p.Y) < acc.Min(p => p.Y));
-        Assert.DoesNotContain(doc.Descendants(Svg + "circle"), c => c.Attribute("data-series") is not null);
+        var text = File.ReadAllText(_dir.File("c.svg"));
+        Assert.DoesNotContain("test accuracy", text, StringComparison.Ordinal);
+        Assert.DoesNotContain($"fill=\"{Hex(TrainingFigure.Test)}\"", text, StringComparison.OrdinalIgnoreCase);
+        using var png = Png("c.png", metrics);
+        Assert.Equal(0, Count(png, TrainingFigure.Test, 0, png.Height));
     }
 
     [Fact]
-    public void Jsonl_gives_the_same_series()
+    public void Png_decodes_to_the_figure_with_loss_on_top_and_accuracy_below()
+    {
+        var metrics = Write("m.csv", MetricsCsv(rows: 240, epochs: 4));
+        using var png = Png("curve.png", metrics);
+        Assert.Equal(TrainingFigure.Width, png.Width);
+        Assert.Equal(TrainingFigure.Height, png.Height);
+        var middle = TrainingFigure.HeaderHeight + ((png.Height - TrainingFigure.HeaderHeight) / 2);
+        Assert.True(Count(png, TrainingFigure.LossSmooth, 0, middle) > 300, "the smoothed loss line in the top panel");
+        Assert.Equal(0, Count(png, TrainingFigure.LossSmooth, middle, png.Height));
+        Assert.True(Count(png, TrainingFigure.AccuracySmooth, middle, png.Height) > 300, "the smoothed accuracy line in the bottom panel");
+        Assert.Equal(0, Count(png, TrainingFigure.AccuracySmooth, 0, middle));
+        Assert.True(Count(png, TrainingFigure.Test, 0, middle) > 20, "test loss markers");
+        Assert.True(Count(png, TrainingFigure.Test, middle, png.Height) > 20, "test accuracy markers");
+        Assert.True(Count(png, new ScottPlot.Color(0x22, 0x22, 0x22), 0, TrainingFigure.HeaderHeight) > 100, "the title is drawn");
+    }
+
+    [Fact]
+    public void Jsonl_gives_the_same_series_as_csv()
     {
         var c = CultureInfo.InvariantCulture;
         var lines = Enumerable.Range(1, 40).Select(s => string.Create(c,
             $"{{\"step\":{s},\"epoch\":{((s - 1) / 20) + 1},\"loss\":{1.0 / s:R},\"accuracy\":{s / 40.0:R},\"samples_per_s\":1,\"workers\":1,\"compute_ms\":1,\"serialize_ms\":0,\"transport_ms\":0,\"wait_ms\":0{(s % 20 == 0 ? ",\"test_accuracy\":0.5,\"test_loss\":null" : string.Empty)}}}"));
-        var metrics = Write("m.jsonl", string.Join('\n', lines) + "\n");
-        var r = Cli.Run(_dir.Path, "plot", metrics, "-o", _dir.File("c.svg"));
+        var jsonl = MetricsReader.Read(Write("m.jsonl", string.Join('\n', lines) + "\n"));
+        var csv = MetricsReader.Read(Write("m.csv", "step,epoch,loss,accuracy,test_loss,test_accuracy\n" + string.Join('\n', Enumerable.Range(1, 40).Select(s =>
+            string.Create(c, $"{s},{((s - 1) / 20) + 1},{1.0 / s:R},{s / 40.0:R},,{(s % 20 == 0 ? "0.5" : string.Empty)}"))) + "\n"));
+        Assert.Equal(csv.Rows, jsonl.Rows);
+        Assert.Equal(2, jsonl.Rows.Count(r => double.IsFinite(r.TestAccuracy)));
+        var r = Cli.Run(_dir.Path, "plot", _dir.File("m.jsonl"), "-o", _dir.File("c.png"));
         Assert.True(r.ExitCode == 0, r.ToString());
-        var doc = XDocument.Load(_dir.File("c.svg"));
-        Assert.Equal(40, PointCount(Series(doc, FigureLayout.SeriesNames.Loss)));
-        Assert.Equal(2, doc.Descendants(Svg + "circle").Count(e => (string?)e.Attribute("data-series") == FigureLayout.SeriesNames.TestAccuracy));
-        Assert.Equal(0, doc.Descendants(Svg + "circle").Count(e => (string?)e.Attribute("data-series") == FigureLayout.SeriesNames.TestLoss));
-    }
-
-    [Fact]
-    public void Png_has_valid_chunks_and_decodes_to_the_figure()
-    {
-        var metrics = Write("m.csv", MetricsCsv(rows: 240, epochs: 4));
-        var r = Cli.Run(_dir.Path, "plot", metrics, "-o", _dir.File("curve.png"));
-        Assert.True(r.ExitCode == 0, r.ToString());
-        var png = File.ReadAllBytes(_dir.File("curve.png"));
-        Assert.True(png.AsSpan(0, 8).SequenceEqual(PngEncoder.Signature));
-
-        // chunks: length, type, data, CRC over type + data
-        var chunks = new List<(string Type, byte[] Data)>();
-        for (var at = 8; at < png.Length;)
-        {
-            var length = (int)BinaryPrimitives.ReadUInt32BigEndian(png.AsSpan(at));
-            var type = Encoding.ASCII.GetString(png, at + 4, 4);
-            var data = png.AsSpan(at + 8, length).ToArray();
-            var crc = BinaryPrimitives.ReadUInt32BigEndian(png.AsSpan(at + 8 + length));
-            Assert.Equal(Crc32Reference(png.AsSpan(at + 4, 4 + length)), crc);
-            chunks.Add((type, data));
-            at += 12 + length;
-        }
-
-        Assert.Equal(["IHDR", "IDAT", "IEND"], chunks.Select(c => c.Type));
-        var ihdr = chunks[0].Data;
-        Assert.Equal(13, ihdr.Length);
-        int width = (int)BinaryPrimitives.ReadUInt32BigEndian(ihdr), height = (int)BinaryPrimitives.ReadUInt32BigEndian(ihdr.AsSpan(4));
-        Assert.Equal((FigureLayout.Width, FigureLayout.Height), (width, height));
-        Assert.Equal([8, 6, 0, 0, 0], ihdr[8..]);
-
-        var pixels = Unfilter(Inflate(chunks[1].Data), width, height);
-        Assert.Equal((255, 255, 255, 255), Pixel(pixels, width, 2, 2));
-        var colours = new HashSet<(byte, byte, byte)>();
-        for (var i = 0; i < pixels.Length; i += 4)
-        {
-            colours.Add((pixels[i], pixels[i + 1], pixels[i + 2]));
-        }
-
-        foreach (var c in new[] { FigureLayout.LossSmooth, FigureLayout.AccuracySmooth, FigureLayout.Test, FigureLayout.Ink })
-        {
-            Assert.Contains((c.R, c.G, c.B), colours);
-        }
-    }
-
-    [Fact]
-    public void Png_rasterizes_the_same_figure_as_the_svg()
-    {
-        // Every data point of the smoothed loss line is inked in the PNG (within a pixel).
-        var rows = Enumerable.Range(1, 180).Select(s => new MetricsRow(s, 1, 2.0 / s, Math.Min(1, s / 100.0))).ToList();
-        var figure = FigureLayout.Build(new MetricsSeries("t", rows));
-        var raster = PlotRenderer.Rasterize(figure);
-        var line = figure.Shapes.OfType<PolylineShape>().Single(p => p.Series == FigureLayout.SeriesNames.LossSmoothed);
-        var missed = line.Points.Count(p =>
-        {
-            var (r, g, b, _) = raster[(int)p.X, (int)p.Y];
-            return (r, g, b) != (FigureLayout.LossSmooth.R, FigureLayout.LossSmooth.G, FigureLayout.LossSmooth.B);
-        });
-        Assert.True(missed <= line.Points.Count / 20, $"{missed} of {line.Points.Count} points not drawn in the line colour");
-    }
-
-    [Fact]
-    public void Crc32_matches_the_standard_check_value()
-    {
-        Assert.Equal(0xCBF43926u, PngEncoder.Crc32("123456789"u8));
-        Assert.Equal(Crc32Reference("IEND"u8), PngEncoder.Crc32("IEND"u8));
-        Assert.Equal(0xAE426082u, PngEncoder.Crc32("IEND"u8));
     }
 
     [Fact]
@@ -210,26 +145,15 @@ public sealed class PlotTests : IDisposable
     }
 
     [Fact]
-    public void Nice_ticks_are_round_and_cover_the_range()
+    public void The_font_is_an_installed_sans_family_and_no_font_is_a_usage_error()
     {
-        Assert.Equal([0, 0.5, 1, 1.5, 2, 2.5], FigureLayout.NiceTicks(0, 2.43, 5, extendToTicks: true));
-        Assert.Equal([100, 200, 300, 400, 500, 600], FigureLayout.NiceTicks(1, 625, 8, extendToTicks: false));
-        Assert.Equal([1, 2, 3], FigureLayout.NiceTicks(1, 3, 8, extendToTicks: false, minSpacing: 1));
-        Assert.Equal("0.25", FigureLayout.TickLabel(0.25, 0.05));
-        Assert.Equal("2000", FigureLayout.TickLabel(2000, 500));
-    }
-
-    [Fact]
-    public void Bitmap_font_covers_what_the_plots_write()
-    {
-        foreach (var ch in "0123456789.-+e abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ:(),_/%")
-        {
-            Assert.True(BitmapFont.Has(ch), $"no glyph for '{ch}'");
-        }
-
-        Assert.True(BitmapFont.IsSet('1', 2, 0));
-        Assert.False(BitmapFont.IsSet(' ', 2, 3));
-        Assert.True(BitmapFont.IsSet('g', 1, 8), "descender row");
+        Assert.Equal("DejaVu Sans", PlotFonts.Choose(["DejaVu Serif", "dejavu sans", "Liberation Sans"]));
+        Assert.Equal("Liberation Sans", PlotFonts.Choose(["Liberation Sans", "Zed"]));
+        Assert.Equal("Abc", PlotFonts.Choose(["Zed", "Abc"]));
+        var e = Assert.Throws<UsageException>(() => PlotFonts.Choose([]));
+        Assert.Contains("no font is installed", e.Message, StringComparison.Ordinal);
+        Assert.Contains("fonts-dejavu-core", e.Message, StringComparison.Ordinal);
+        Assert.Contains(PlotFonts.Choose(), SKFontManager.Default.GetFontFamilies());
     }
 
     [Theory]
@@ -289,61 +213,43 @@ public sealed class PlotTests : IDisposable
     public void Nan_values_are_left_out_of_the_lines()
     {
         var metrics = Write("m.csv", "step,epoch,loss,accuracy\n1,1,0.9,0.1\n2,1,nan,0.2\n3,1,0.7,\n");
+        var series = MetricsReader.Read(metrics);
+        Assert.True(double.IsNaN(series.Rows[1].Loss));
+        var (loss, accuracy) = TrainingFigure.Build(series, PlotFonts.Choose());
+        using (loss)
+        using (accuracy)
+        {
+            var line = Assert.Single(loss.GetPlottables<ScottPlot.Plottables.Scatter>());
+            Assert.Equal([1.0, 3.0], line.Data.GetScatterPoints().Select(p => p.X));
+            Assert.Equal([1.0, 2.0], Assert.Single(accuracy.GetPlottables<ScottPlot.Plottables.Scatter>()).Data.GetScatterPoints().Select(p => p.X));
+        }
+
         var r = Cli.Run(_dir.Path, "plot", metrics, "-o", _dir.File("c.svg"));
         Assert.True(r.ExitCode == 0, r.ToString());
-        var doc = XDocument.Load(_dir.File("c.svg"));
-        Assert.Equal(2, PointCount(Series(doc, FigureLayout.SeriesNames.Loss)));
-        Assert.Equal(2, PointCount(Series(doc, FigureLayout.SeriesNames.Accuracy)));
     }
 
-    // An independent bitwise CRC-32 (no table) to check the encoder's table-driven one.
-    private static uint Crc32Reference(ReadOnlySpan<byte> data)
+    private SKBitmap Png(string name, string metrics)
     {
-        var crc = 0xFFFFFFFFu;
-        foreach (var b in data)
+        var r = Cli.Run(_dir.Path, "plot", metrics, "-o", _dir.File(name));
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var bytes = File.ReadAllBytes(_dir.File(name));
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, bytes[..4]);
+        return SKBitmap.Decode(bytes);
+    }
+
+    // pixels within a small distance of the colour (anti-aliasing blends the edges) in rows [top, bottom)
+    private static int Count(SKBitmap png, ScottPlot.Color colour, int top, int bottom)
+    {
+        var n = 0;
+        for (var y = top; y < bottom; y++)
         {
-            crc ^= b;
-            for (var k = 0; k < 8; k++)
+            for (var x = 0; x < png.Width; x++)
             {
-                crc = (crc >> 1) ^ (0xEDB88320u & (uint)-(int)(crc & 1));
+                var p = png.GetPixel(x, y);
+                n += Math.Abs(p.Red - colour.R) + Math.Abs(p.Green - colour.G) + Math.Abs(p.Blue - colour.B) <= 12 ? 1 : 0;
             }
         }
 
-        return ~crc;
-    }
-
-    private static byte[] Inflate(byte[] zlib)
-    {
-        using var input = new ZLibStream(new MemoryStream(zlib), CompressionMode.Decompress);
-        using var output = new MemoryStream();
-        input.CopyTo(output);
-        return output.ToArray();
-    }
-
-    // Undo the per-scanline filters (the encoder uses 0 None and 1 Sub only).
-    private static byte[] Unfilter(byte[] raw, int width, int height)
-    {
-        var stride = width * 4;
-        Assert.Equal(height * (stride + 1), raw.Length);
-        var pixels = new byte[height * stride];
-        for (var y = 0; y < height; y++)
-        {
-            var filter = raw[y * (stride + 1)];
-            Assert.True(filter is 0 or 1, $"row {y}: filter {filter}");
-            for (var i = 0; i < stride; i++)
-            {
-                var v = raw[(y * (stride + 1)) + 1 + i];
-                var left = filter == 1 && i >= 4 ? pixels[(y * stride) + i - 4] : (byte)0;
-                pixels[(y * stride) + i] = (byte)(v + left);
-            }
-        }
-
-        return pixels;
-    }
-
-    private static (int, int, int, int) Pixel(byte[] pixels, int width, int x, int y)
-    {
-        var i = ((y * width) + x) * 4;
-        return (pixels[i], pixels[i + 1], pixels[i + 2], pixels[i + 3]);
+        return n;
     }
 }
