@@ -1,6 +1,7 @@
 // One test's cluster on a NetBed: the ONE place that starts `distbackprop` processes on the bed's hosts (each through
-// `ip netns exec`), with the fast failure-detector settings of the fault tests, and owns them: Dispose kills them and
-// takes the bed down, Fail prints every output. When cluster mode becomes secure by default, the coordinator's
+// `ip netns exec`), with the fault tests' fast failure detection (but 3 s of heartbeat pause: on a loaded machine
+// 1.5 s made healthy workers blink unreachable), and owns them: Dispose kills them and takes the bed down, Fail prints
+// every output. When cluster mode becomes secure by default, the coordinator's
 // `join: …` line and the workers' `--join TOKEN` belong in JoinArguments below and nowhere else.
 // Leaves out: the namespaces themselves (NetBed) and the scenarios (NetBedTests).
 using System.Diagnostics;
@@ -13,6 +14,12 @@ public sealed class BedCluster : IDisposable
 {
     /// <summary>The coordinator's Akka port on its host (the tensor channel is the next one).</summary>
     public const int Port = 4053;
+
+    /// <summary>FaultRun.FastDetection with a 3 s pause: unreachable after about 3.3 s, downed 1 s later.</summary>
+    public static readonly IReadOnlyDictionary<string, string> Detection = new Dictionary<string, string>(FaultRun.FastDetection)
+    {
+        ["DistBackprop__Cluster__AcceptableHeartbeatPause"] = "3",
+    };
 
     private readonly ITestOutputHelper _output;
     private readonly List<NodeProcess> _nodes = [];
@@ -96,7 +103,7 @@ public sealed class BedCluster : IDisposable
 
     private NodeProcess Start(string name, int host, string[] args)
     {
-        var node = NodeProcess.Start(name, Dir, FaultRun.FastDetection, ["ip", "netns", "exec", Bed.Namespace(host)], args);
+        var node = NodeProcess.Start(name, Dir, Detection, ["ip", "netns", "exec", Bed.Namespace(host)], args);
         _nodes.Add(node);
         return node;
     }

@@ -3,7 +3,10 @@
 // mode with the same --shards (SPEC §3): four hosts; a worker's link cut for 25 s mid-run and healed (steps go on
 // without it, it comes back); the coordinator's host cut off (the README's split-brain rule: the coordinator's side
 // survives and pauses, the workers down themselves, rebuild and rejoin); and --host 0.0.0.0 with --public-host.
-// Skipped, and counted as skipped, where network namespaces cannot be made (not root, no iproute2).
+// Skipped, and counted as skipped, where network namespaces cannot be made (not root, no iproute2). The coordinators
+// start with --min-workers 1 and each test waits for all its workers to be live before its fault: with --min-workers N
+// a worker that blinks unreachable before step 1 (a loaded machine) hangs the start (issue 10's start-gate bug, fixed
+// in the coordinator's state machine; seen here once under a load average of 30).
 // Leaves out: faults on loopback (Faults/), the reduction tree over aggregators (the fan-in issue's phase B).
 using DistBackprop.EndToEnd.Tests.Faults;
 using Xunit.Abstractions;
@@ -22,18 +25,22 @@ public sealed class NetBedTests(ITestOutputHelper output, LocalReferences refere
         using var cluster = new BedCluster(output, hosts: 4, rate: "200mbit");
         try
         {
-            var coordinator = cluster.Coordinator(steps, null, "--min-workers", "3", "--shards", "3",
+            // the workers first: they knock at the seed address until the coordinator is up, so all three join at once
+            var workers = Enumerable.Range(1, 3).Select(h => cluster.Worker(h)).ToList();
+            foreach (var w in workers)
+            {
+                await w.WaitForAsync("worker node up at", FaultRun.Start);
+            }
+
+            var coordinator = cluster.Coordinator(steps, null, "--min-workers", "1", "--shards", "3",
                 "--out", cluster.File("cluster.safetensors"), "--metrics", cluster.File("metrics.csv"));
             var metrics = cluster.Watch("metrics.csv");
-            for (var h = 1; h <= 3; h++)
-            {
-                cluster.Worker(h);
-            }
 
             Assert.Equal(0, await coordinator.ExitCodeAsync(FaultRun.Run));
             var rows = metrics.Finish();
             Assert.Contains($"coordinator up at akka.tcp://distbackprop@{NetBed.Address(0)}:{BedCluster.Port}", coordinator.Out, StringComparison.Ordinal);
             Assert.Contains("ready; 3 worker(s) live", coordinator.Out, StringComparison.Ordinal);
+            Assert.True(rows.Count(r => r.Workers == 3) >= steps / 2, $"only {rows.Count(r => r.Workers == 3)} of {steps} steps ran with all three workers");
             FaultAssert.EveryStepOnce(rows, 1, steps, "metrics");
             FaultAssert.BitIdentical(references.Model(3, steps), cluster.File("cluster.safetensors"));
             var perStep = (rows[^1].SeenAt - rows[0].SeenAt).TotalMilliseconds / (rows.Count - 1);
@@ -54,12 +61,13 @@ public sealed class NetBedTests(ITestOutputHelper output, LocalReferences refere
         using var cluster = new BedCluster(output, hosts: 4, rate: "80mbit");
         try
         {
-            var coordinator = cluster.Coordinator(steps, null, "--min-workers", "3", "--shards", "3",
+            var coordinator = cluster.Coordinator(steps, null, "--min-workers", "1", "--shards", "3",
                 "--out", cluster.File("cluster.safetensors"), "--metrics", cluster.File("metrics.csv"));
             var metrics = cluster.Watch("metrics.csv");
             var workers = Enumerable.Range(1, 3).Select(h => cluster.Worker(h)).ToList();
 
-            await metrics.WaitForStepAsync(40, coordinator, FaultRun.Run);
+            await coordinator.WaitForAsync("ready; 3 worker(s) live", FaultRun.Start);
+            await metrics.WaitForStepAsync(metrics.LastStep + 20, coordinator, FaultRun.Run);
             var cutAt = cluster.Clock.Elapsed;
             var stepAtCut = metrics.LastStep;
             cluster.Bed.Cut(2);
@@ -105,12 +113,13 @@ public sealed class NetBedTests(ITestOutputHelper output, LocalReferences refere
         using var cluster = new BedCluster(output, hosts: 4, rate: "200mbit");
         try
         {
-            var coordinator = cluster.Coordinator(steps, null, "--min-workers", "3", "--shards", "3",
+            var coordinator = cluster.Coordinator(steps, null, "--min-workers", "1", "--shards", "3",
                 "--out", cluster.File("cluster.safetensors"), "--metrics", cluster.File("metrics.csv"));
             var metrics = cluster.Watch("metrics.csv");
             var workers = Enumerable.Range(1, 3).Select(h => cluster.Worker(h)).ToList();
 
-            await metrics.WaitForStepAsync(30, coordinator, FaultRun.Run);
+            await coordinator.WaitForAsync("ready; 3 worker(s) live", FaultRun.Start);
+            await metrics.WaitForStepAsync(metrics.LastStep + 20, coordinator, FaultRun.Run);
             var cutAt = cluster.Clock.Elapsed;
             cluster.Bed.Cut(0);
             await Task.Delay(cut);
@@ -151,12 +160,14 @@ public sealed class NetBedTests(ITestOutputHelper output, LocalReferences refere
         using var cluster = new BedCluster(output, hosts: 3, rate: "200mbit");
         try
         {
-            var coordinator = cluster.Coordinator(steps, ["--host", "0.0.0.0", "--public-host", NetBed.Address(0)], "--min-workers", "2", "--shards", "2",
-                "--out", cluster.File("cluster.safetensors"));
-            for (var h = 1; h <= 2; h++)
+            var workers = Enumerable.Range(1, 2).Select(h => cluster.Worker(h, ["--host", "0.0.0.0", "--public-host", NetBed.Address(h)])).ToList();
+            foreach (var w in workers)
             {
-                cluster.Worker(h, ["--host", "0.0.0.0", "--public-host", NetBed.Address(h)]);
+                await w.WaitForAsync($"worker node up at akka.tcp://distbackprop@{NetBed.Address(workers.IndexOf(w) + 1)}:", FaultRun.Start);
             }
+
+            var coordinator = cluster.Coordinator(steps, ["--host", "0.0.0.0", "--public-host", NetBed.Address(0)], "--min-workers", "1", "--shards", "2",
+                "--out", cluster.File("cluster.safetensors"));
 
             Assert.Equal(0, await coordinator.ExitCodeAsync(FaultRun.Run));
             // advertised, not bound: the seed address and every member carry the public addresses
