@@ -175,6 +175,34 @@ public class ReductionTreeTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Sum_subtree_on_a_pool_gives_the_bits_of_one_thread_and_of_the_oracle()
+    {
+        // six chunks and a partial one, so the pool's threads each take chunks (below four chunks it stays on one thread)
+        var length = (6 * 8192) + 5;
+        var tree = new ReductionTree(7);
+        var random = new Random(3);
+        var leaves = Enumerable.Range(0, 7).Select(_ => RandomSum(random, length)).ToArray();
+        var target = new Subtree(4, 7);
+        PartialSum[] parts = [new(new Subtree(4, 6), new GradientSum(length)), new(Subtree.Leaf(6), leaves[6])];
+        ShardReduction.SumSubtree([new(Subtree.Leaf(4), leaves[4]), new(Subtree.Leaf(5), leaves[5])], tree, parts[0].Node, parts[0].Sum);
+        var single = new GradientSum(length);
+        var pooled = new GradientSum(length);
+        using var pool = new KernelPool(3);
+
+        ShardReduction.SumSubtree(parts, tree, target, single);
+        ShardReduction.SumSubtree(parts, tree, target, pooled, pool);
+
+        Assert.True(single.Gradient.AsSpan().SequenceEqual(pooled.Gradient), "the pool changed bits");
+        for (var i = 0; i < length; i += 997)
+        {
+            Assert.Equal(Oracle.Value(leaves, 4, 7, i), pooled.Gradient[i]);
+        }
+
+        Assert.Equal((leaves[4].LossSum + leaves[5].LossSum) + leaves[6].LossSum, pooled.LossSum);
+        Assert.Equal(leaves[4].Samples + leaves[5].Samples + leaves[6].Samples, pooled.Samples);
+    }
+
+    [Fact]
     public void Sum_subtree_of_one_part_copies_it_and_rejects_what_is_not_a_frontier()
     {
         var tree = new ReductionTree(6);
