@@ -55,15 +55,32 @@ public sealed class NodeProcess : IDisposable
     public static NodeProcess Start(string name, string directory, params string[] args) => Start(name, directory, null, args);
 
     /// <summary>Starts <c>distbackprop {args}</c> in <paramref name="directory"/> with <paramref name="environment"/> added (e.g. DistBackprop__Cluster__… timings).</summary>
-    public static NodeProcess Start(string name, string directory, IReadOnlyDictionary<string, string>? environment, params string[] args)
+    public static NodeProcess Start(string name, string directory, IReadOnlyDictionary<string, string>? environment, params string[] args) =>
+        Start(name, directory, environment, [], args);
+
+    /// <summary>
+    /// As <see cref="Start(string, string, IReadOnlyDictionary{string, string}?, string[])"/>, run through
+    /// <paramref name="launcher"/> (e.g. <c>ip netns exec NS</c>, which execs: the process is still dotnet itself).
+    /// </summary>
+    public static NodeProcess Start(string name, string directory, IReadOnlyDictionary<string, string>? environment, IReadOnlyList<string> launcher, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(launcher.Count > 0 ? launcher[0] : "dotnet")
         {
             WorkingDirectory = directory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (launcher.Count > 0)
+        {
+            foreach (var a in launcher.Skip(1))
+            {
+                info.ArgumentList.Add(a);
+            }
+
+            info.ArgumentList.Add("dotnet");
+        }
+
         info.ArgumentList.Add(Program);
         foreach (var a in args)
         {

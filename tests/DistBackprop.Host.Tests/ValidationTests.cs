@@ -22,6 +22,8 @@ public sealed class ValidationTests : IDisposable
     [InlineData("--optimizer rmsprop", "--optimizer", "rmsprop")]
     [InlineData("--layers 64,,10", "--layers", "64,,10")]
     [InlineData("--layers 64", "--layers", "64")]
+    [InlineData("--layers 400,100000000,10", "--layers", "has 41,100,000,010 parameters; at most 2,147,483,591 fit in one buffer")]
+    [InlineData("--layers 400,20000000,10 --batch 200", "--layers", "parameters")]
     [InlineData("--test-split 1", "--test-split", "1")]
     [InlineData("--test-split -0.1", "--test-split", "-0.1")]
     [InlineData("--shards 0", "--shards", "0")]

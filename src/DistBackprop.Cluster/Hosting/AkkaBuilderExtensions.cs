@@ -23,8 +23,7 @@ public static class AkkaBuilderExtensions
     /// <summary>
     /// Serialization for every mode: control messages (<see cref="IControlMessage"/>) through Hyperion restricted by
     /// <see cref="HyperionTypeFilter"/>; weights and gradients (<see cref="ITensorMessage"/>) through <see cref="TensorSerializer"/>;
-    /// anything else (System.Object) through <see cref="GuardSerializer"/>, which refuses non-Akka types instead of the
-    /// silent JSON fallback. The guard takes the place of Akka's "json" serializer (to which System.Object is bound) rather
+    /// anything else (System.Object) through <see cref="GuardSerializer"/>, which refuses and logs it (no JSON fallback). The guard takes the place of Akka's "json" serializer (to which System.Object is bound) rather
     /// than rebinding System.Object: a rebinding makes Akka print a warning on standard output at every start. When the role is not Local: remoting and clustering as described on the options.
     /// <paramref name="startActors"/> starts this node's actors once the system is up.
     /// </summary>

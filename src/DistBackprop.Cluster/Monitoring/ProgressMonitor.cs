@@ -83,7 +83,8 @@ public sealed class ProgressMonitor : ReceiveActor, IWithTimers
 
         foreach (var address in _coordinatorNodes)
         {
-            Context.ActorSelection(new RootActorPath(address) / "user" / Coordinator.ActorName).Tell(new Identify(address));
+            // the id as a string (a primitive serializer): an Address would need a JSON serializer, and none crosses the wire
+            Context.ActorSelection(new RootActorPath(address) / "user" / Coordinator.ActorName).Tell(new Identify(address.ToString()));
         }
     }
 

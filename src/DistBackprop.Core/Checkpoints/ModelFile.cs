@@ -4,6 +4,7 @@
 // their shapes, metadata is optional and foreign keys are ignored.
 // Leaves out: optimizer state and data position (CheckpointStore).
 using System.Globalization;
+using System.Numerics.Tensors;
 using System.Text.RegularExpressions;
 using DistBackprop.Core.Model;
 
@@ -186,25 +187,54 @@ public static partial class ModelFile
             sizes[l + 1] = outputs;
         }
 
-        ModelSpec spec;
-        try
+        if (ModelSpec.SizeProblem(sizes, rows: 1) is { } tooLarge)
         {
-            spec = new ModelSpec(sizes, Activation.Relu, LossKind.SoftmaxCrossEntropy);
-        }
-        catch (OverflowException)
-        {
-            throw new CheckpointException(path, $"the architecture {string.Join(',', sizes)} has too many parameters");
+            throw new CheckpointException(path, $"its tensors make {tooLarge}");
         }
 
+        var spec = new ModelSpec(sizes, Activation.Relu, LossKind.SoftmaxCrossEntropy);
         var parameters = new float[spec.ParameterCount];
         var layout = spec.Layout;
         for (var l = 0; l < layers; l++)
         {
             content.Values[ParameterLayout.WeightName(l)].CopyTo(layout.Weight(parameters.AsSpan(), l));
             content.Values[ParameterLayout.BiasName(l)].CopyTo(layout.Bias(parameters.AsSpan(), l));
+            CheckFinite(path, layout.Weight<float>(parameters, l), ParameterLayout.WeightName(l), layout.InputsOf(l));
+            CheckFinite(path, layout.Bias<float>(parameters, l), ParameterLayout.BiasName(l), 0);
         }
 
         return (sizes, parameters);
+    }
+
+    // a NaN or an infinity in a model to start from or evaluate is bad input (exit 2), named by its tensor and place
+    private static void CheckFinite(string path, ReadOnlySpan<float> values, string tensor, int columns)
+    {
+        if (TensorPrimitives.IsFiniteAll(values))
+        {
+            return;
+        }
+
+        var i = 0;
+        while (float.IsFinite(values[i]))
+        {
+            i++;
+        }
+
+        var at = columns > 0 ? $"[{i / columns}, {i % columns}]" : $"[{i}]";
+        var count = CountNonFinite(values);
+        throw new CheckpointException(path, string.Create(CultureInfo.InvariantCulture,
+            $"tensor {tensor} holds {values[i]} at {at} ({count} non-finite value(s) in it): a model's weights must be finite numbers"));
+    }
+
+    private static int CountNonFinite(ReadOnlySpan<float> values)
+    {
+        var n = 0;
+        foreach (var v in values)
+        {
+            n += float.IsFinite(v) ? 0 : 1;
+        }
+
+        return n;
     }
 
     /// <summary>Throws naming every tensor whose shape differs between the file and <paramref name="expected"/>.</summary>

@@ -2,7 +2,8 @@
 // An optional header is recognised when the first row's first cell is not a number. Numbers use
 // the invariant culture ('.' decimal point). Blank lines are skipped. Every row must have as many
 // columns as the first; a non-numeric or non-finite cell, or a bad label, is a DataFormatException
-// naming the file, line, column and problem. Classes = max label + 1.
+// naming the file, line, column and problem (quoting at most 80 characters of the cell), and so is a file whose
+// features would not fit one buffer. Classes = max label + 1.
 // Leaves out: quoting rules beyond trimming one pair of surrounding double quotes; other separators.
 using System.Globalization;
 
@@ -88,6 +89,12 @@ public static class CsvReader
                     features.Add(ParseFeature(cell, path, lineNumber, column));
                 }
             }
+
+            if (features.Count > Array.MaxLength - (columns - 1))
+            {
+                throw new DataFormatException(string.Create(CultureInfo.InvariantCulture,
+                    $"{path} line {lineNumber}: {labels.Count:N0} rows × {columns - 1:N0} features so far; at most {Array.MaxLength:N0} feature values fit in one buffer"));
+            }
         }
 
         if (labels.Count == 0)
@@ -103,27 +110,27 @@ public static class CsvReader
         var where = $"{path} line {line}, column 1 (label)";
         if (!double.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
         {
-            throw new DataFormatException($"{where}: '{cell}' is not a number");
+            throw new DataFormatException($"{where}: {Quote(cell)} is not a number");
         }
 
         if (!double.IsFinite(value))
         {
-            throw new DataFormatException($"{where}: '{cell}' is not finite; a label must be an integer ≥ 0");
+            throw new DataFormatException($"{where}: {Quote(cell)} is not finite; a label must be an integer ≥ 0");
         }
 
         if (value < 0)
         {
-            throw new DataFormatException($"{where}: label {cell} is negative; labels must be integers ≥ 0");
+            throw new DataFormatException($"{where}: label {Cut(cell)} is negative; labels must be integers ≥ 0");
         }
 
         if (value != Math.Floor(value))
         {
-            throw new DataFormatException($"{where}: label {cell} is not an integer");
+            throw new DataFormatException($"{where}: label {Cut(cell)} is not an integer");
         }
 
         if (value > MaxLabel)
         {
-            throw new DataFormatException($"{where}: label {cell} is out of range (at most {MaxLabel})");
+            throw new DataFormatException($"{where}: label {Cut(cell)} is out of range (at most {MaxLabel})");
         }
 
         return (int)value;
@@ -133,16 +140,24 @@ public static class CsvReader
     {
         if (!float.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
         {
-            throw new DataFormatException($"{path} line {line}, column {column}: '{cell}' is not a number");
+            throw new DataFormatException($"{path} line {line}, column {column}: {Quote(cell)} is not a number");
         }
 
         if (!float.IsFinite(value))
         {
-            throw new DataFormatException($"{path} line {line}, column {column}: '{cell}' is not a finite number (NaN and infinities are not allowed)");
+            throw new DataFormatException($"{path} line {line}, column {column}: {Quote(cell)} is not a finite number (NaN and infinities are not allowed)");
         }
 
         return value;
     }
+
+    /// <summary>The cell in quotes, cut to its first 72 characters (and its length said) when longer than 80.</summary>
+    internal static string Quote(ReadOnlySpan<char> cell) =>
+        cell.Length <= 80 ? $"'{cell}'" : string.Create(CultureInfo.InvariantCulture, $"'{cell[..72]}…' ({cell.Length:N0} characters)");
+
+    /// <summary>As <see cref="Quote"/>, without the quotes (a label shown as a number).</summary>
+    internal static string Cut(ReadOnlySpan<char> cell) =>
+        cell.Length <= 80 ? cell.ToString() : string.Create(CultureInfo.InvariantCulture, $"{cell[..72]}… ({cell.Length:N0} characters)");
 
     private static int CountCells(ReadOnlySpan<char> line) => line.Count(',') + 1;
 

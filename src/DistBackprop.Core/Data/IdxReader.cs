@@ -2,7 +2,10 @@
 // and labels (magic 0x00000801, dim N, then N uint8 labels), big-endian, gzipped or not (detected
 // by the gzip magic 1f 8b, whatever the extension). Pixels are scaled by 1/255. Every problem —
 // wrong magic, truncated or oversized file, counts that disagree, label > 9 — is a
-// DataFormatException naming the file; there is no partial load.
+// DataFormatException naming the file; there is no partial load. The file is read as a stream: the
+// header first, then exactly the bytes it declares (the buffer grows only as they arrive), then at
+// most 64 KiB more to see whether anything follows — a small .gz that expands to far more than its
+// header says is refused after reading what the header says, never decompressed whole.
 // Leaves out: other IDX element types (only uint8 is MNIST) and downloading (MnistFiles.cs).
 using System.Buffers.Binary;
 using System.IO.Compression;
@@ -28,17 +31,16 @@ public static class IdxReader
     /// <summary>Reads an images file (plain or gzip).</summary>
     public static IdxImages ReadImages(string path)
     {
-        var bytes = ReadAllBytes(path);
-        var body = Header(path, bytes, ImagesMagic, "images", dims: 3, out var dims);
+        using var input = Open(path);
+        var dims = Header(path, input, ImagesMagic, "images", dims: 3);
         int count = dims[0], rows = dims[1], cols = dims[2];
         if (rows < 1 || cols < 1)
         {
             throw new DataFormatException($"{path}: images have size {rows}×{cols}; both must be at least 1");
         }
 
-        var expected = (long)count * rows * cols;
-        CheckLength(path, body.Length, expected, $"{count} images of {rows}×{cols} pixels");
-        var pixels = new float[expected];
+        var body = ReadBody(path, input, (long)count * rows * cols, $"{count} images of {rows}×{cols} pixels");
+        var pixels = new float[body.Length];
         // x = byte / 255
         for (var i = 0; i < pixels.Length; i++)
         {
@@ -51,10 +53,9 @@ public static class IdxReader
     /// <summary>Reads a labels file (plain or gzip); every label must be in 0..<see cref="Classes"/>−1.</summary>
     public static int[] ReadLabels(string path)
     {
-        var bytes = ReadAllBytes(path);
-        var body = Header(path, bytes, LabelsMagic, "labels", dims: 1, out var dims);
-        var count = dims[0];
-        CheckLength(path, body.Length, count, $"{count} labels");
+        using var input = Open(path);
+        var count = Header(path, input, LabelsMagic, "labels", dims: 1)[0];
+        var body = ReadBody(path, input, count, $"{count} labels");
         var labels = new int[count];
         for (var i = 0; i < count; i++)
         {
@@ -143,77 +144,111 @@ public static class IdxReader
         return null;
     }
 
-    private static byte[] ReadAllBytes(string path)
+    /// <summary>How far past the declared body a reader looks for trailing bytes.</summary>
+    private const int TrailingLook = 64 * 1024;
+
+    // the file, decompressed on the fly when it starts with the gzip magic
+    private static IdxStream Open(string path)
     {
-        byte[] raw;
+        FileStream file;
         try
         {
-            raw = File.ReadAllBytes(path);
+            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new DataFormatException($"{path}: cannot read ({e.Message})", e);
         }
 
-        if (raw.Length < 2 || raw[0] != 0x1f || raw[1] != 0x8b)
-        {
-            return raw;
-        }
-
-        try
-        {
-            using var gz = new GZipStream(new MemoryStream(raw), CompressionMode.Decompress);
-            using var output = new MemoryStream();
-            gz.CopyTo(output);
-            return output.ToArray();
-        }
-        catch (Exception e) when (e is InvalidDataException or IOException)
-        {
-            throw new DataFormatException($"{path}: the gzip data is corrupt or truncated ({e.Message})", e);
-        }
+        Span<byte> magic = stackalloc byte[2];
+        var n = file.ReadAtLeast(magic, 2, throwOnEndOfStream: false);
+        file.Position = 0;
+        var gzip = n == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+        return new IdxStream(path, file, gzip ? new GZipStream(file, CompressionMode.Decompress) : file, gzip);
     }
 
-    // Checks the magic number and reads the big-endian dimensions; returns the bytes after the header.
-    private static ReadOnlySpan<byte> Header(string path, byte[] bytes, int magic, string kind, int dims, out int[] sizes)
+    // Checks the magic number and reads the big-endian dimensions.
+    private static int[] Header(string path, IdxStream input, int magic, string kind, int dims)
     {
         var headerLength = 4 * (1 + dims);
-        if (bytes.Length < 4)
+        var header = new byte[headerLength];
+        var got = input.Read(header);
+        if (got < 4)
         {
-            throw new DataFormatException($"{path}: truncated: {bytes.Length} bytes, too short for an IDX header");
+            throw new DataFormatException($"{path}: truncated: {got} bytes, too short for an IDX header");
         }
 
-        var found = BinaryPrimitives.ReadInt32BigEndian(bytes);
+        var found = BinaryPrimitives.ReadInt32BigEndian(header);
         if (found != magic)
         {
             throw new DataFormatException(
                 $"{path}: wrong magic number 0x{found:x8}, expected 0x{magic:x8} for an IDX {kind} file");
         }
 
-        if (bytes.Length < headerLength)
+        if (got < headerLength)
         {
-            throw new DataFormatException($"{path}: truncated: {bytes.Length} bytes, the IDX {kind} header needs {headerLength}");
+            throw new DataFormatException($"{path}: truncated: {got} bytes, the IDX {kind} header needs {headerLength}");
         }
 
-        sizes = new int[dims];
+        var sizes = new int[dims];
         for (var d = 0; d < dims; d++)
         {
-            sizes[d] = BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(4 * (1 + d)));
+            sizes[d] = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(4 * (1 + d)));
             if (sizes[d] < 0)
             {
                 throw new DataFormatException($"{path}: dimension {d} is negative ({sizes[d]})");
             }
         }
 
-        return bytes.AsSpan(headerLength);
+        return sizes;
     }
 
-    private static void CheckLength(string path, int actual, long expected, string what)
+    // exactly `expected` bytes after the header, and nothing after them
+    private static byte[] ReadBody(string path, IdxStream input, long expected, string what)
     {
         if (expected > Array.MaxLength)
         {
             throw new DataFormatException($"{path}: {what} is too large to load");
         }
 
+        if (!input.Gzip)
+        {
+            // a plain file says its length: compare before reading anything
+            var actual = input.File.Length - input.File.Position;
+            CheckLength(path, actual, expected, what);
+        }
+
+        // grows as bytes arrive (a header may declare more than the file holds), up to the declared length
+        var body = new byte[Math.Min(expected, 1 << 20)];
+        long read = 0;
+        while (read < expected)
+        {
+            if (read == body.Length)
+            {
+                Array.Resize(ref body, (int)Math.Min(expected, 2L * body.Length));
+            }
+
+            var n = input.Read(body.AsSpan((int)read));
+            if (n == 0)
+            {
+                CheckLength(path, read, expected, what); // truncated
+            }
+
+            read += n;
+        }
+
+        var more = input.Read(new byte[TrailingLook]); // reads until the buffer is full or the data ends
+        if (more == TrailingLook)
+        {
+            throw new DataFormatException($"{path}: at least {TrailingLook} unexpected bytes after the {what} the header declares (not read further)");
+        }
+
+        CheckLength(path, expected + more, expected, what);
+        return body;
+    }
+
+    private static void CheckLength(string path, long actual, long expected, string what)
+    {
         if (actual < expected)
         {
             throw new DataFormatException($"{path}: truncated: the header declares {what} ({expected} bytes) but only {actual} bytes follow");
@@ -222,6 +257,33 @@ public static class IdxReader
         if (actual > expected)
         {
             throw new DataFormatException($"{path}: {actual - expected} unexpected bytes after the {what} the header declares");
+        }
+    }
+
+    /// <summary>An open IDX file: the bytes as stored, and the stream to read (the same, or its gzip decompression).</summary>
+    private sealed class IdxStream(string path, FileStream file, Stream data, bool gzip) : IDisposable
+    {
+        public FileStream File { get; } = file;
+
+        public bool Gzip { get; } = gzip;
+
+        /// <summary>Fills as much of <paramref name="buffer"/> as the stream has; corrupt gzip data is a DataFormatException.</summary>
+        public int Read(Span<byte> buffer)
+        {
+            try
+            {
+                return data.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
+            }
+            catch (Exception e) when (e is InvalidDataException or IOException)
+            {
+                throw new DataFormatException($"{path}: the gzip data is corrupt or truncated ({e.Message})", e);
+            }
+        }
+
+        public void Dispose()
+        {
+            data.Dispose();
+            File.Dispose();
         }
     }
 }

@@ -107,6 +107,12 @@ public static class Names
             return null;
         }
 
+        if (ModelSpec.SizeProblem(sizes, rows: 1) is { } tooLarge)
+        {
+            error = tooLarge;
+            return null;
+        }
+
         return sizes;
     }
 }
@@ -133,6 +139,11 @@ public sealed record ModelSpec
             }
         }
 
+        if (SizeProblem(sizes, rows: 1) is { } tooLarge)
+        {
+            throw new ArgumentException(tooLarge, nameof(sizes)); // not an OverflowException from the layout's offsets
+        }
+
         Sizes = sizes.ToArray();
         Hidden = hidden;
         Loss = loss;
@@ -154,6 +165,46 @@ public sealed record ModelSpec
     public int Outputs => Sizes[^1];
 
     public int ParameterCount => Layout.Count;
+
+    /// <summary>The most values one flat buffer (an array) holds: parameters, or one layer's activations for a batch.</summary>
+    public static long MaxBufferLength => Array.MaxLength;
+
+    /// <summary>Σ_l (in_l · out_l + out_l), in 64 bits (it may not fit an int).</summary>
+    public static long ParameterCountOf(IReadOnlyList<int> sizes)
+    {
+        ArgumentNullException.ThrowIfNull(sizes);
+        long n = 0;
+        for (var l = 0; l + 1 < sizes.Count; l++)
+        {
+            n += ((long)sizes[l] * sizes[l + 1]) + sizes[l + 1];
+        }
+
+        return n;
+    }
+
+    /// <summary>
+    /// Null when a model of these (positive) sizes can be indexed: its parameters fit one buffer and so do
+    /// <paramref name="rows"/> rows of its widest layer (a batch's activations); otherwise what is too large, in words.
+    /// </summary>
+    public static string? SizeProblem(IReadOnlyList<int> sizes, int rows)
+    {
+        ArgumentNullException.ThrowIfNull(sizes);
+        var text = string.Join(',', sizes);
+        var parameters = ParameterCountOf(sizes);
+        if (parameters > MaxBufferLength)
+        {
+            return string.Create(CultureInfo.InvariantCulture, $"the model {text} has {parameters:N0} parameters; at most {MaxBufferLength:N0} fit in one buffer");
+        }
+
+        var widest = sizes.Count == 0 ? 0 : sizes.Max();
+        if ((long)rows * widest > MaxBufferLength)
+        {
+            return string.Create(CultureInfo.InvariantCulture,
+                $"{rows} rows × a layer of {widest:N0} units (model {text}) is {(long)rows * widest:N0} values; at most {MaxBufferLength:N0} fit in one buffer");
+        }
+
+        return null;
+    }
 
     /// <summary>"784,128,10".</summary>
     public string SizesText => string.Join(',', Sizes);

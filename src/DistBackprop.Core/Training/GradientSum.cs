@@ -1,5 +1,6 @@
 // One shard's result: the summed gradient over its rows plus the summed loss, sample count and
-// correct count. Workers send these; the coordinator adds them in shard order (ShardReduction).
+// correct count. Workers send these; they are added along the reduction tree (ShardReduction,
+// ReductionTree). A PartialSum is the same kind of sum over a whole subtree of shards.
 namespace DistBackprop.Core.Training;
 
 /// <summary>Sums over one shard (not means). <see cref="Gradient"/> is in ParameterLayout order.</summary>
@@ -35,3 +36,10 @@ public sealed class GradientSum
         Correct = 0;
     }
 }
+
+/// <summary>
+/// The sum over the shards of one subtree of the reduction tree: a leaf (one shard, as a worker computes it) or a
+/// node's pre-added value (ShardReduction.SumSubtree). <see cref="Sum"/> holds the gradient, loss, samples and correct
+/// count of all those shards.
+/// </summary>
+public readonly record struct PartialSum(Subtree Node, GradientSum Sum);

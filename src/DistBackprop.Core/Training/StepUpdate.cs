@@ -1,7 +1,8 @@
 // The coordinator's update after each step, as ONE fused pass over the flat buffers instead of five
 // (reduce, ÷ B, check, optimizer, check) plus a copy. The pass walks the buffers in chunks of ChunkLength
 // floats that the kernel threads take in turn, and does all of its work on a chunk while it is in L1/L2:
-//   ḡ[i] = (Σ_{s in shard order} g_s[i]) / B;   are all ḡ[i] of the chunk finite?
+//   ḡ[i] = value_i([0, S)) / B (the shard sums added along the reduction tree, from whatever frontier of
+//          subtree partial sums the caller holds: ShardReduction);   are all ḡ[i] of the chunk finite?
 //   W'[i] = rule(W[i], ḡ[i])  (Optimizer.Apply, out of place: W is read, W' written);  are all W'[i] finite?
 // W and W' are two buffers (TrainingState flips them after a good step), so the new weights are written once
 // and never copied, and a bad gradient or weight leaves W, the last good weights, untouched: the caller
@@ -10,6 +11,7 @@
 // chunk, in L1, and is written to the whole mean-gradient buffer only when asked (tests, diagnostics).
 // Memory traffic per parameter with one shard and plain SGD: read g and W, write W' (the two-pass version also
 // wrote and re-read ḡ, re-read W and wrote a copy).
+// The tree's partial values of a chunk live in per-thread scratch chunks (⌈log₂ S⌉ of them, in L2).
 // Every element goes through exactly the operations of the unfused sequence (ShardReduction.Reduce,
 // Optimizer.Step), so the bits depend on neither the chunk size nor the thread count (SPEC §3).
 // Leaves out: the divergence messages (TrainingState finds the tensor that broke once the pass says so)
@@ -43,7 +45,9 @@ internal sealed class StepUpdate
 
     private readonly float[] _meanGradient;
     private readonly Optimizer _optimizer;
-    private IReadOnlyList<GradientSum> _shards = [];
+    private IReadOnlyList<PartialSum> _parts = [];
+    private Subtree _root;
+    private int _depth;
     private int _batch;
     private float[] _from = [];
     private float[] _to = [];
@@ -61,12 +65,14 @@ internal sealed class StepUpdate
     public bool KeepMeanGradient { get; set; }
 
     /// <summary>
-    /// ḡ = (Σ shards in order) / B and one optimizer step from <paramref name="from"/> into <paramref name="to"/> (lengths
-    /// already checked); which values were not finite.
+    /// ḡ = value(root) / B from the frontier <paramref name="frontier"/> and one optimizer step from <paramref name="from"/>
+    /// into <paramref name="to"/> (frontier and lengths already checked); which values were not finite.
     /// </summary>
-    public NonFinite Run(KernelPool pool, IReadOnlyList<GradientSum> shardsInOrder, int globalBatch, float[] from, float[] to)
+    public NonFinite Run(KernelPool pool, IReadOnlyList<PartialSum> frontier, ReductionTree tree, int globalBatch, float[] from, float[] to)
     {
-        _shards = shardsInOrder;
+        _parts = frontier;
+        _root = tree.Root;
+        _depth = tree.Depth;
         _batch = globalBatch;
         _from = from;
         _to = to;
@@ -78,20 +84,20 @@ internal sealed class StepUpdate
         }
         finally
         {
-            _shards = [];
+            _parts = [];
             _from = _to = [];
         }
 
         return (NonFinite)_nonFinite;
     }
 
-    // ḡ[i] = (Σ_s g_s[i]) / B; check; W'[i] = rule(W[i], ḡ[i]); check — the chunk stays in L1/L2 throughout
+    // ḡ[i] = value_i(root) / B; check; W'[i] = rule(W[i], ḡ[i]); check — the chunk stays in L1/L2 throughout
     private void Chunk(int chunk)
     {
         var start = chunk * ChunkLength;
         var length = Math.Min(ChunkLength, _meanGradient.Length - start);
         var mean = KeepMeanGradient ? _meanGradient.AsSpan(start, length) : (t_mean ??= new float[ChunkLength]).AsSpan(0, length);
-        ShardReduction.ReduceRange(_shards, _batch, start, mean);
+        ShardReduction.ReduceRange(_parts, _root, _batch, start, mean, ShardReduction.ThreadScratch(_depth * length));
         if (!TensorPrimitives.IsFiniteAll(mean))
         {
             Flag(NonFinite.Gradient);

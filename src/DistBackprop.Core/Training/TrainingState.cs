@@ -2,7 +2,8 @@
 // which rows form the next global batch, and how shard results become a weight update.
 //   1. BeginStep: the next B indices of this epoch's order (seeded shuffle, or file order).
 //   2. Someone computes the S shard sums (ShardReduction.ShardRange gives each shard's rows).
-//   3. CompleteStep: Σ shards in shard order ÷ B, finite check, optimizer step, finite check, advance
+//   3. CompleteStep: the shard sums added along the reduction tree (from the S leaves, or from any frontier of
+//      subtree partial sums that nodes pre-added) ÷ B, finite check, optimizer step, finite check, advance
 //      (StepUpdate: one fused pass, split over the caller's kernel threads, from the current weights buffer
 //      into the other one; the two swap roles after a good step, so a bad one leaves the weights as they were).
 // Leaves out: who computes the shards (a loop here, actors in DistBackprop.Cluster).
@@ -77,6 +78,13 @@ public readonly record struct StepPlan(long Step, int Epoch, ReadOnlyMemory<int>
         var (start, length) = ShardReduction.ShardRange(Indices.Length, Shards, shard);
         return Indices.Slice(start, length);
     }
+
+    /// <summary>The rows of the shards of <paramref name="node"/> (contiguous in the batch): what a pre-added partial sum covers.</summary>
+    public ReadOnlyMemory<int> SubtreeIndices(Subtree node)
+    {
+        var (start, length) = ShardReduction.SubtreeRange(Indices.Length, Shards, node);
+        return Indices.Slice(start, length);
+    }
 }
 
 /// <summary>What a completed step measured. Loss is the mean over the batch; epochs are 0-based.</summary>
@@ -120,6 +128,7 @@ public sealed class TrainingState
     private readonly float[] _meanGradient;
     private readonly StepUpdate _update;
     private readonly float[][] _weights; // [2]: the current weights and where the next step writes its new ones
+    private readonly PartialSum[] _leaves; // the S leaves of a step whose shard sums come on their own (refilled per step)
     private int _current;
 
     public TrainingState(TrainingConfig config, int sampleCount, float[] initialParameters)
@@ -139,7 +148,12 @@ public sealed class TrainingState
         _meanGradient = new float[config.Spec.ParameterCount];
         EpochOrder.Fill(config.Seed, 0, config.Shuffle, _order);
         _update = new StepUpdate(_meanGradient, Optimizer);
+        Tree = new ReductionTree(config.Shards);
+        _leaves = new PartialSum[config.Shards];
     }
+
+    /// <summary>The reduction tree of this run's S shards: the order in which shard sums are added.</summary>
+    public ReductionTree Tree { get; }
 
     public TrainingConfig Config { get; }
 
@@ -205,7 +219,7 @@ public sealed class TrainingState
         return new StepPlan(Step + 1, Epoch, _order.AsMemory(Position, length), Config.Shards);
     }
 
-    /// <summary>Reduces the shard sums (index = shard), checks them, applies the optimizer and advances.</summary>
+    /// <summary>Reduces the shard sums (index = shard) along the tree, checks them, applies the optimizer and advances.</summary>
     public StepOutcome CompleteStep(IReadOnlyList<GradientSum> shardsInOrder) => CompleteStep(shardsInOrder, KernelPool.Single);
 
     /// <summary>
@@ -216,14 +230,38 @@ public sealed class TrainingState
     public StepOutcome CompleteStep(IReadOnlyList<GradientSum> shardsInOrder, KernelPool pool)
     {
         ArgumentNullException.ThrowIfNull(shardsInOrder);
-        ArgumentNullException.ThrowIfNull(pool);
-        var plan = BeginStep();
         if (shardsInOrder.Count != Config.Shards)
         {
             throw new ArgumentException($"expected {Config.Shards} shard results, got {shardsInOrder.Count}", nameof(shardsInOrder));
         }
 
-        var (lossSum, samples, correct) = ShardReduction.Totals(shardsInOrder, plan.BatchSize, _meanGradient.Length);
+        for (var s = 0; s < _leaves.Length; s++)
+        {
+            _leaves[s] = new PartialSum(Subtree.Leaf(s), shardsInOrder[s]);
+        }
+
+        try
+        {
+            return CompleteStep(_leaves, pool);
+        }
+        finally
+        {
+            Array.Clear(_leaves); // hold no caller's buffer past the step
+        }
+    }
+
+    /// <summary>
+    /// Completes the step from a frontier of <see cref="Tree"/>: partial sums of whole subtrees that tile [0, S) in shard
+    /// order (the S leaves, the root alone, or anything between, e.g. one partial sum per aggregating child). The weights
+    /// are bit-identical to completing it from the S shard sums. Otherwise as
+    /// <see cref="CompleteStep(IReadOnlyList{GradientSum}, KernelPool)"/>; the frontier's buffers are only read.
+    /// </summary>
+    public StepOutcome CompleteStep(IReadOnlyList<PartialSum> frontier, KernelPool pool)
+    {
+        ArgumentNullException.ThrowIfNull(frontier);
+        ArgumentNullException.ThrowIfNull(pool);
+        var plan = BeginStep();
+        var (lossSum, samples, correct) = ShardReduction.Totals(frontier, Tree, Tree.Root, plan.BatchSize, _meanGradient.Length);
         if (samples != plan.BatchSize)
         {
             throw new InvalidOperationException($"step {plan.Step}: shards covered {samples} samples, the batch has {plan.BatchSize}");
@@ -237,14 +275,20 @@ public sealed class TrainingState
 
         // the fused pass: mean gradient, optimizer step into the other buffer, finite checks on both
         var next = _weights[1 - _current];
-        var bad = _update.Run(pool, shardsInOrder, plan.BatchSize, Parameters, next);
-        if (bad.HasFlag(NonFinite.Gradient))
+        var bad = _update.Run(pool, frontier, Tree, plan.BatchSize, Parameters, next);
+        if ((bad & NonFinite.Gradient) != 0) // not HasFlag: unoptimised (tier-0) code boxes its arguments
         {
-            ShardReduction.ReduceRange(shardsInOrder, plan.BatchSize, 0, _meanGradient); // whole, to name the layer tensor where it broke
+            // whole, to name the layer tensor where it broke (chunk by chunk, with this thread's scratch)
+            for (var start = 0; start < _meanGradient.Length; start += StepUpdate.ChunkLength)
+            {
+                var length = Math.Min(StepUpdate.ChunkLength, _meanGradient.Length - start);
+                ShardReduction.ReduceRange(frontier, Tree.Root, plan.BatchSize, start, _meanGradient.AsSpan(start, length), ShardReduction.ThreadScratch(Tree.Depth * length));
+            }
+
             CheckFinite(plan.Step, _meanGradient, "gradient");
         }
 
-        if (bad.HasFlag(NonFinite.Weight))
+        if ((bad & NonFinite.Weight) != 0)
         {
             CheckFinite(plan.Step, next, "weight");
         }

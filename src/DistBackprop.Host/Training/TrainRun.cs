@@ -308,6 +308,13 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
             problems.Add($"{from}: output size {sizes[^1]} does not match the data's {train.Classes} classes ({train.Name})");
         }
 
+        if (ModelSpec.SizeProblem(sizes, Math.Clamp(o.Batch, 1, train.Count)) is { } tooLarge) // a batch beyond the data is refused after this
+        {
+            problems.Add(from.Length > 0
+                ? $"{from}: {tooLarge}"
+                : $"{_bound.Name(nameof(o.Data))} {train.Name}: the default model for its {train.FeatureCount:N0} features is too large: {tooLarge}; pass {_bound.Name(nameof(o.Layers))} with smaller layers");
+        }
+
         if (problems.Count > 0)
         {
             throw new UsageException(problems);

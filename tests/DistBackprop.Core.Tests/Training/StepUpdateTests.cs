@@ -1,6 +1,7 @@
 // The coordinator's fused, chunked, multi-threaded update (TrainingState.CompleteStep with a pool, from one weights buffer into the other)
-// against the plain unfused sequence written out per element: Σ shards in shard order, ÷ B, then the torch.optim rule
-// (MathChecks.ScalarOptimizer). Bit for bit, for every optimizer with and without weight decay, 1/2/3 threads, 1 and 3 shards,
+// against the plain unfused sequence written out per element: the shard sums added along the reduction tree, ÷ B, then
+// the torch.optim rule (MathChecks.ScalarOptimizer). Bit for bit, for every optimizer with and without weight decay,
+// 1/2/3 threads, 1, 3 and 6 shards (6: a tree that differs from left to right),
 // on a model of 17,620 parameters (three chunks, the last partial; chunk ends inside a weight tensor; tensors not
 // multiples of the vector width). Also: the buffer a step read keeps its weights until the next step writes it, the
 // divergence checks (gradient and weight) leave the last good weights, and zero allocation in steady state.
@@ -26,7 +27,7 @@ public class StepUpdateTests(ITestOutputHelper output)
             {
                 foreach (var threads in new[] { 1, 2, 3 })
                 {
-                    data.Add(kind, decay, threads, threads == 2 ? 1 : 3);
+                    data.Add(kind, decay, threads, threads switch { 1 => 3, 2 => 1, _ => 6 });
                 }
             }
         }
@@ -140,7 +141,8 @@ public class StepUpdateTests(ITestOutputHelper output)
         return sum;
     }
 
-    /// <summary>The unfused sequence, one element at a time: ḡ = (Σ_s g_s) / B, then the optimizer rule.</summary>
+    /// <summary>The unfused sequence, one element at a time: ḡ = value(root) / B (the tree written out: the largest power of
+    /// two below a node's size goes left), then the optimizer rule.</summary>
     private sealed class Unfused(OptimizerSettings s, ParameterLayout layout, float[] weights)
     {
         private readonly float[] _first = new float[layout.Count];
@@ -155,17 +157,27 @@ public class StepUpdateTests(ITestOutputHelper output)
         {
             for (var i = 0; i < Mean.Length; i++)
             {
-                var sum = shards[0].Gradient[i];
-                for (var k = 1; k < shards.Length; k++)
-                {
-                    sum += shards[k].Gradient[i];
-                }
-
-                Mean[i] = sum / batch;
+                Mean[i] = Sum(shards, 0, shards.Length, i) / batch;
             }
 
             _t++;
             ScalarOptimizer.Step(s, layout, _t, Weights, Mean, _first, _second);
+        }
+
+        private static float Sum(GradientSum[] shards, int a, int b, int i)
+        {
+            if (b - a == 1)
+            {
+                return shards[a].Gradient[i];
+            }
+
+            var m = a + 1;
+            while (2 * (m - a) < b - a)
+            {
+                m = a + (2 * (m - a));
+            }
+
+            return Sum(shards, a, m, i) + Sum(shards, m, b, i);
         }
     }
 }
@@ -175,21 +187,48 @@ public class StepUpdateTests(ITestOutputHelper output)
 public class StepUpdateAllocationTests(ITestOutputHelper output)
 {
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    public void Complete_step_with_a_pool_allocates_nothing(int threads)
+    [InlineData(1, 2, false)]
+    [InlineData(2, 2, false)]
+    [InlineData(2, 7, false)]
+    [InlineData(2, 7, true)]
+    public void Complete_step_with_a_pool_allocates_nothing(int threads, int shardCount, bool frontier)
     {
         using var pool = new KernelPool(threads);
         var spec = new ModelSpec([301, 57, 7], Activation.Relu, LossKind.SoftmaxCrossEntropy);
-        var config = new TrainingConfig(spec, new OptimizerSettings(OptimizerKind.Adam, 1e-3f, WeightDecay: 0.01f), BatchSize: 4, Epochs: null,
-            MaxSteps: null, Seed: 1, Shuffle: true, Shards: 2);
-        var state = new TrainingState(config, 4 * 1000, Initializer.Create(spec, 2)); // no epoch end (a reshuffle) inside the windows
-        GradientSum[] shards = [new(spec.ParameterCount) { Samples = 2 }, new(spec.ParameterCount) { Samples = 2 }];
-        shards[0].Gradient.AsSpan().Fill(0.01f);
-        shards[1].Gradient.AsSpan().Fill(-0.02f);
+        var config = new TrainingConfig(spec, new OptimizerSettings(OptimizerKind.Adam, 1e-3f, WeightDecay: 0.01f), BatchSize: 2 * shardCount, Epochs: null,
+            MaxSteps: null, Seed: 1, Shuffle: true, Shards: shardCount);
+        var state = new TrainingState(config, 2 * shardCount * 1000, Initializer.Create(spec, 2)); // no epoch end (a reshuffle) inside the windows
+        var shards = Enumerable.Range(0, shardCount).Select(s => new GradientSum(spec.ParameterCount) { Samples = 2 }).ToArray();
+        for (var s = 0; s < shardCount; s++)
+        {
+            shards[s].Gradient.AsSpan().Fill(0.01f * (s % 2 == 0 ? 1 : -2));
+        }
+
+        // S = 7 as three partial sums ([0, 4) and [4, 6) pre-added the way an aggregator does, shard 6 alone), or the leaves
+        var tree = state.Tree;
+        PartialSum[] parts = [.. tree.Cut(3).Select(n => new PartialSum(n, new GradientSum(spec.ParameterCount)))];
+        foreach (var (node, sum) in parts)
+        {
+            ShardReduction.SumSubtree([.. Enumerable.Range(node.Start, node.Count).Select(s => new PartialSum(Subtree.Leaf(s), shards[s]))], tree, node, sum, pool);
+        }
+
+        var firstLeaves = Enumerable.Range(0, parts[0].Node.Count).Select(s => new PartialSum(Subtree.Leaf(s), shards[s])).ToArray();
+        void Step()
+        {
+            if (frontier)
+            {
+                ShardReduction.SumSubtree(firstLeaves, tree, parts[0].Node, parts[0].Sum, pool); // an aggregator's pre-add, counted too
+                state.CompleteStep(parts, pool);
+            }
+            else
+            {
+                state.CompleteStep(shards, pool);
+            }
+        }
+
         for (var i = 0; i < 20; i++)
         {
-            state.CompleteStep(shards, pool);
+            Step();
         }
 
         // three windows of 20 steps, the smallest counts (a stray allocation by the test runner cannot fail it, a per-step one would)
@@ -200,14 +239,14 @@ public class StepUpdateAllocationTests(ITestOutputHelper output)
             var total0 = GC.GetTotalAllocatedBytes(true);
             for (var i = 0; i < 20; i++)
             {
-                state.CompleteStep(shards, pool);
+                Step();
             }
 
             thread = Math.Min(thread, GC.GetAllocatedBytesForCurrentThread() - thread0);
             total = Math.Min(total, GC.GetTotalAllocatedBytes(true) - total0);
         }
 
-        output.WriteLine($"threads={threads}: this thread {thread} B, process {total} B over 20 steps");
+        output.WriteLine($"threads={threads} S={shardCount} frontier={frontier}: this thread {thread} B, process {total} B over 20 steps");
         Assert.Equal(0, thread);
         Assert.True(total == 0, $"{total} bytes allocated process-wide over 20 steps");
     }
