@@ -529,7 +529,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         var transport = Math.Max(0, Ms(lastArrival - round.DispatchTimestamp) - criticalCompute - serialize);
         var wait = Math.Max(0, wall - compute - serialize - transport);
         return new StepReport(o.Step, o.Epoch, o.Loss, o.Accuracy, wall > 0 ? o.Samples * 1000.0 / wall : 0, LiveCount(),
-            compute, serialize, transport, wait, o.Samples, round.ReassignedCount, _stale, _duplicates, round.TimedOutCount, _reassigned);
+            compute, serialize, transport, wait, o.Samples, round.ReassignedCount, _stale, _duplicates, round.TimedOutCount, _reassigned, o.LearningRate, o.GradNorm);
     }
 
     /// <summary>Writes a resume checkpoint when this step is due one; false (run failed, exit 1) when it cannot be written.</summary>

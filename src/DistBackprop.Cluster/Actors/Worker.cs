@@ -537,14 +537,14 @@ public sealed class Worker : ReceiveActor, IWithTimers
             var start = Stopwatch.GetTimestamp();
             if (channel is null)
             {
-                ReferenceTrainer.ComputeShard(mlp, job.Weights, data, job.Work.Indices, sum);
+                ReferenceTrainer.ComputeShard(mlp, job.Weights, data, job.Work.Indices, sum, job.Step);
                 return new ShardDone(job.Step, job.Work.Shard, sum, Stopwatch.GetElapsedTime(start).TotalMilliseconds, null, null, job.Version);
             }
 
             streamer!.Begin(channel, job.Step, job.Version, job.Work.Shard, sum.Gradient);
             try
             {
-                ReferenceTrainer.ComputeShard(mlp, job.Weights, data, job.Work.Indices, sum, streamer);
+                ReferenceTrainer.ComputeShard(mlp, job.Weights, data, job.Work.Indices, sum, job.Step, streamer);
             }
             catch
             {

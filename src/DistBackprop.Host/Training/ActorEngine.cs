@@ -83,7 +83,7 @@ public sealed class ActorEngine : ITrainingEngine
 
     // After CompleteStep the position returns to 0 exactly when the step finished an epoch.
     private static StepOutcome Outcome(TrainingState s, StepReport r) =>
-        new(r.Step, r.Epoch, r.Loss, r.Accuracy, r.Samples, EpochCompleted: s.Position == 0);
+        new(r.Step, r.Epoch, r.Loss, r.Accuracy, r.Samples, EpochCompleted: s.Position == 0, r.LearningRate, r.GradNorm);
 
     private static StepTimings Timings(StepReport r) =>
         new(r.SamplesPerSecond > 0 ? r.Samples * 1000.0 / r.SamplesPerSecond : 0, r.Workers, r.ComputeMs, r.SerializeMs, r.TransportMs, r.WaitMs);
