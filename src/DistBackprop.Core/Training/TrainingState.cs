@@ -286,13 +286,13 @@ public sealed class TrainingState
         var next = _weights[1 - _current];
         var lr = NextLearningRate;
         var (bad, gradNorm, _) = _update.Run(pool, shardsInOrder, plan.BatchSize, Parameters, next, lr, Config.ClipGradNorm);
-        if (bad.HasFlag(NonFinite.Gradient))
+        if ((bad & NonFinite.Gradient) != 0) // not HasFlag: unoptimised (tier-0) code boxes both operands
         {
             ShardReduction.ReduceRange(shardsInOrder, plan.BatchSize, 0, _meanGradient); // whole, to name the layer tensor where it broke
             CheckFinite(plan.Step, _meanGradient, "gradient");
         }
 
-        if (bad.HasFlag(NonFinite.Weight))
+        if ((bad & NonFinite.Weight) != 0)
         {
             CheckFinite(plan.Step, next, "weight");
         }
