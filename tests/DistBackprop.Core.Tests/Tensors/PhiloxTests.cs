@@ -31,16 +31,31 @@ public class PhiloxTests(ITestOutputHelper output)
         }
     }
 
-    [Fact]
-    public void FillRow_keeps_exactly_the_units_whose_uniform_is_at_least_p_and_scales_them()
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(15)]
+    [InlineData(16)]
+    [InlineData(17)]
+    [InlineData(37)]  // the vector path's 16 units twice, then a partial block
+    [InlineData(64)]
+    [InlineData(129)]
+    public void FillRow_keeps_exactly_the_units_whose_uniform_is_at_least_p_and_scales_them(int units)
     {
-        const float p = 0.3f;
-        var row = new double[37]; // not a multiple of 4: the last block is partial
-        DropoutMask.FillRow(7, 5, 123, 0, p, 1 / (1 - (double)p), row.AsSpan());
-        for (var j = 0; j < row.Length; j++)
+        // the scalar reference per unit (Uniform: Philox.Block, one word) against FillRow (AVX2 lanes where supported)
+        foreach (var p in new[] { 0.3f, 0.5f, 1e-7f, 0.9999f })
         {
-            var keep = DropoutMask.Uniform(7, 5, 123, 0, j) >= p;
-            Assert.Equal(keep ? 1 / (1 - (double)p) : 0, row[j]);
+            var row = new double[units];
+            DropoutMask.FillRow(7, 5L << 33, 123, 2, p, 1 / (1 - (double)p), row.AsSpan()); // a step above 2^32: its high bits go into the key
+            var floats = new float[units];
+            DropoutMask.FillRow(7, 5L << 33, 123, 2, p, 1 / (1 - p), floats.AsSpan());
+            for (var j = 0; j < units; j++)
+            {
+                var keep = DropoutMask.Uniform(7, 5L << 33, 123, 2, j) >= p;
+                Assert.Equal(keep ? 1 / (1 - (double)p) : 0, row[j]);
+                Assert.Equal(keep ? 1 / (1 - p) : 0, floats[j]);
+            }
         }
     }
 
