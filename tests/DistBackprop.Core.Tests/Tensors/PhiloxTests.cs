@@ -1,6 +1,7 @@
 // Philox4x32-10 against Random123's published known-answer vectors (its tests/kat_vectors), and the dropout rule built on
-// it: word j mod 4 of block ⌊j/4⌋, kept when u ≥ p, scale 1/(1 − p); a pure function of (seed, step, sample, layer, unit),
-// so a row's mask does not depend on where in a batch (shard, worker) the row is; about 1 − p of the units are kept.
+// it: unit j is word ⌊(j mod 32)/8⌋ of block 8·⌊j/32⌋ + (j mod 8), kept when u ≥ p, scale 1/(1 − p); the vector paths of
+// FillRow against that scalar reference over row widths; a pure function of (seed, step, sample, layer, unit), so a row's
+// mask does not depend on where in a batch (shard, worker) the row is; about 1 − p of the units are kept.
 using DistBackprop.Core.Tensors;
 using Xunit.Abstractions;
 
@@ -19,16 +20,21 @@ public class PhiloxTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void A_unit_is_word_j_mod_4_of_block_j_div_4_keyed_by_seed_and_counted_by_step_sample_layer()
+    public void Unit_j_is_word_j_mod_32_div_8_of_block_8_j_div_32_plus_j_mod_8_keyed_by_seed_and_counted_by_step_sample_layer()
     {
         const long seed = 0x1234_5678_9abc_def0;
         const long step = 41;
-        var (x0, x1, x2, x3) = Philox.Block(c0: 2, c1: 1, c2: 17, c3: 41, k0: 0x9abcdef0, k1: 0x12345678);
-        uint[] words = [x0, x1, x2, x3];
-        for (var w = 0; w < 4; w++)
+        foreach (var unit in new[] { 0, 5, 8, 13, 31, 32, 45, 70 })
         {
-            Assert.Equal((words[w] >> 8) / 16777216f, DropoutMask.Uniform(seed, step, sample: 17, layer: 1, unit: 8 + w));
+            var block = (8 * (unit / 32)) + (unit % 8);
+            Assert.Equal(block, DropoutMask.BlockOf(unit));
+            var (x0, x1, x2, x3) = Philox.Block(c0: (uint)block, c1: 1, c2: 17, c3: 41, k0: 0x9abcdef0, k1: 0x12345678);
+            var word = new[] { x0, x1, x2, x3 }[unit % 32 / 8];
+            Assert.Equal((word >> 8) / 16777216f, DropoutMask.Uniform(seed, step, sample: 17, layer: 1, unit: unit));
         }
+
+        // 32 consecutive units use 8 blocks × 4 words, each pair once
+        Assert.Equal(32, Enumerable.Range(0, 32).Select(j => (DropoutMask.BlockOf(j), j % 32 / 8)).Distinct().Count());
     }
 
     [Theory]
@@ -38,7 +44,10 @@ public class PhiloxTests(ITestOutputHelper output)
     [InlineData(15)]
     [InlineData(16)]
     [InlineData(17)]
-    [InlineData(37)]  // the vector path's 16 units twice, then a partial block
+    [InlineData(31)]
+    [InlineData(32)]  // one whole group (the vector path)
+    [InlineData(33)]
+    [InlineData(37)]  // a group, then a partial one
     [InlineData(64)]
     [InlineData(129)]
     public void FillRow_keeps_exactly_the_units_whose_uniform_is_at_least_p_and_scales_them(int units)
