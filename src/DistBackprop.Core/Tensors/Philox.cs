@@ -129,8 +129,8 @@ public static class DropoutMask
 
     /// <summary>
     /// Fills <paramref name="scale"/>[j] = 1/(1 − p) when unit j is kept, 0 when dropped, for units 0 … scale.Length − 1 of one
-    /// row: whole groups of 32 units with eight Philox blocks in AVX-512 lanes (or two times four in AVX2 lanes) and a vector
-    /// compare for float rows; a partial group, double rows and machines without AVX2 one block at a time (the same bits).
+    /// row: groups of 32 units with eight Philox blocks in AVX-512 lanes (or two times four in AVX2 lanes) and a vector compare
+    /// for float rows (a partial last group through a buffer); double rows and machines without AVX2 one block at a time (the same bits).
     /// </summary>
     /// <param name="scale">(Out_l) one row of the layer's mask.</param>
     public static void FillRow<T>(long seed, long step, int sample, int layer, float p, T keptScale, Span<T> scale)
@@ -149,6 +149,15 @@ public static class DropoutMask
             for (; start + Group <= units; start += Group)
             {
                 Group32(row.Slice(start, Group), (uint)(start / 4), (uint)layer, (uint)sample, t, k0, k1, threshold, kept);
+            }
+
+            if (start < units)
+            {
+                // a partial last group (or a layer narrower than 32): the whole group's blocks, the units that exist
+                Span<float> last = stackalloc float[Group];
+                Group32(last, (uint)(start / 4), (uint)layer, (uint)sample, t, k0, k1, threshold, kept);
+                last[..(units - start)].CopyTo(row[start..]);
+                return;
             }
         }
 
