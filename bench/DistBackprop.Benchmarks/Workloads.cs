@@ -75,10 +75,14 @@ public sealed class TrainStep
     private readonly float[] _gradient;
     private readonly int[] _indices;
 
-    public TrainStep(int workload, KernelPool pool)
+    /// <param name="dropout">p &gt; 0: the training forward pass with dropout masks drawn for each step (its cost).</param>
+    public TrainStep(int workload, KernelPool pool, float dropout = 0)
     {
         var (_, layers, hidden, batch) = Workloads[workload];
-        var spec = new ModelSpec(layers, hidden, LossKind.SoftmaxCrossEntropy);
+        var spec = new ModelSpec(layers, hidden, LossKind.SoftmaxCrossEntropy)
+        {
+            Regularization = dropout > 0 ? new Regularization(dropout, 0, 1) : Regularization.None,
+        };
         const int samples = 8192;
         var labels = new int[samples];
         var rng = new DeterministicRandom(9);
@@ -140,8 +144,8 @@ public sealed class TrainStep
             _indices[i] = start + i;
         }
 
-        _mlp.LoadRows(_data, _indices);
-        _mlp.Forward(_parameters, Batch);
+        _mlp.LoadRows(_data, _indices, training: true);
+        _mlp.ForwardTraining(_parameters, Batch, _step);
         _mlp.LossAndOutputDelta(Batch);
         _mlp.Backward(_parameters, _gradient, Batch);
     }

@@ -36,6 +36,28 @@ public class SerializationTests(ITestOutputHelper output) : HostedTestKit(output
     }
 
     [Fact]
+    public void The_training_options_fields_round_trip_through_hyperion()
+    {
+        // appended fields with defaults: dropout p, ε and the mask seed with the model, the validation split with the data, the step's lr and
+        // gradient norm in the report, the validation figures in the epoch event
+        var model = new ModelDescriptor([4, 5, 3], "relu", "softmax-ce", Dropout: 0.25f, LabelSmoothing: 0.1f, DropoutSeed: 77);
+        var accepted = new RegistrationAccepted("c", model, new DatasetDescriptor("digits", 3, 0, "abc", 7200, ValSplit: 0.1), 32, "AVX2");
+        var report = new StepReport(5, 0, 1.5, 0.5, 100, 2, 1, 0, 0, 0, 64, 0, 0, 0, LearningRate: 0.0125, GradNorm: 3.25);
+        var epoch = new EpochEvaluated(2, 300, 0.4, 0.9, 0.3, 0.91, 2000, 0.35, 0.905, 800, BestValEpoch: 2);
+        foreach (var message in new object[] { accepted, report, epoch })
+        {
+            var serializer = Sys.Serialization.FindSerializerFor(message);
+            Assert.IsType<HyperionSerializer>(serializer);
+            var back = serializer.FromBinary(serializer.ToBinary(message), message.GetType());
+            Assert.Equal(message.ToString(), back.ToString()); // records print every field
+        }
+
+        var spec = ((RegistrationAccepted)Sys.Serialization.FindSerializerFor(accepted).FromBinary(Sys.Serialization.FindSerializerFor(accepted).ToBinary(accepted), typeof(RegistrationAccepted))).Model.ToSpec();
+        Assert.Equal(new Core.Model.Regularization(0.25f, 0.1f, 77), spec.Regularization);
+        Assert.Equal(model, new ModelDescriptor([4, 5, 3], "relu", "softmax-ce")); // a worker's own --layers matches whatever the regularization
+    }
+
+    [Fact]
     public void Tensor_serializer_round_trips_a_1M_float_gradient_bit_for_bit_and_reports_throughput()
     {
         var rng = new DeterministicRandom(42);

@@ -11,19 +11,21 @@ public sealed class OutputTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     [Fact]
-    public void Metrics_csv_has_the_spec_header_and_one_row_per_step()
+    public void Metrics_csv_has_the_spec_header_then_lr_and_grad_norm_and_one_row_per_step()
     {
         var r = Cli.Run(_dir.Path, "train", "--max-steps", "7", "--metrics", _dir.File("m.csv"));
         Assert.True(r.ExitCode == 0, r.ToString());
         var lines = File.ReadAllLines(_dir.File("m.csv"));
-        Assert.Equal("step,epoch,loss,accuracy,samples_per_s,workers,compute_ms,serialize_ms,transport_ms,wait_ms", lines[0]);
+        Assert.Equal("step,epoch,loss,accuracy,samples_per_s,workers,compute_ms,serialize_ms,transport_ms,wait_ms,lr,grad_norm", lines[0]);
         Assert.Equal(8, lines.Length);
         for (var i = 1; i < lines.Length; i++)
         {
             var cells = lines[i].Split(',');
-            Assert.Equal(10, cells.Length);
+            Assert.Equal(12, cells.Length);
             Assert.Equal(i.ToString(System.Globalization.CultureInfo.InvariantCulture), cells[0]);
             Assert.InRange(double.Parse(cells[3], System.Globalization.CultureInfo.InvariantCulture), 0, 1);
+            Assert.Equal("0.1", cells[10]); // the constant --lr, as the update used it (float32, shortest form)
+            Assert.True(double.Parse(cells[11], System.Globalization.CultureInfo.InvariantCulture) > 0);
         }
     }
 
@@ -34,7 +36,7 @@ public sealed class OutputTests : IDisposable
         Assert.True(r.ExitCode == 0, r.ToString());
         var lines = File.ReadAllLines(_dir.File("m.jsonl"));
         Assert.Equal(5, lines.Length);
-        var keys = "step,epoch,loss,accuracy,samples_per_s,workers,compute_ms,serialize_ms,transport_ms,wait_ms".Split(',');
+        var keys = "step,epoch,loss,accuracy,samples_per_s,workers,compute_ms,serialize_ms,transport_ms,wait_ms,lr,grad_norm".Split(',');
         for (var i = 0; i < lines.Length; i++)
         {
             using var doc = JsonDocument.Parse(lines[i]);

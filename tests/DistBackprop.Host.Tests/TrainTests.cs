@@ -271,7 +271,7 @@ public sealed class TrainTests : IDisposable
         return new StreamReader(f).ReadToEnd();
     }
 
-    private static float[] RandomParameters(int[] sizes, int seed)
+    internal static float[] RandomParameters(int[] sizes, int seed)
     {
         var rng = new Random(seed);
         var count = 0;
@@ -290,7 +290,7 @@ public sealed class TrainTests : IDisposable
     }
 
     /// <summary>A minimal independent safetensors writer: layers.{i}.weight/bias F32, no metadata.</summary>
-    private static void WriteSafetensors(string path, int[] sizes, float[] parameters)
+    internal static void WriteSafetensors(string path, int[] sizes, float[] parameters)
     {
         var header = new StringBuilder("{");
         long offset = 0;
@@ -321,7 +321,7 @@ public sealed class TrainTests : IDisposable
     }
 
     /// <summary>IDX: magic (big-endian int32: 0x08 = ubyte, low byte = dimensions), sizes (big-endian int32), data.</summary>
-    private static void WriteIdx(string path, int magic, int[] dims, byte[] data)
+    internal static void WriteIdx(string path, int magic, int[] dims, byte[] data)
     {
         using var f = File.Create(path);
         Span<byte> be = stackalloc byte[4];

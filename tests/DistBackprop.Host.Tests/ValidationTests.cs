@@ -39,6 +39,38 @@ public sealed class ValidationTests : IDisposable
         AssertUsage(r, option, detail);
     }
 
+    [Theory]
+    [InlineData("--lr-schedule linear", "--lr-schedule", "linear")]
+    [InlineData("--lr-schedule step", "--lr-schedule step", "--lr-step-size")]
+    [InlineData("--lr-schedule step --lr-step-size 0", "--lr-step-size", "at least 1")]
+    [InlineData("--lr-schedule cosine --lr-step-size 10", "--lr-step-size", "--lr-schedule step only")]
+    [InlineData("--lr-gamma 0.5", "--lr-gamma", "--lr-schedule step only")]
+    [InlineData("--lr-schedule step --lr-step-size 5 --lr-gamma 0", "--lr-gamma", "> 0")]
+    [InlineData("--lr-min 0.01", "--lr-min", "--lr-schedule cosine only")]
+    [InlineData("--lr-schedule cosine --lr-min 1", "--lr-min", "above --lr")]
+    [InlineData("--warmup-steps -1", "--warmup-steps", "-1")]
+    [InlineData("--warmup-start-factor 0.5", "--warmup-start-factor", "needs --warmup-steps")]
+    [InlineData("--warmup-steps 10 --warmup-start-factor 0", "--warmup-start-factor", "(0, 1]")]
+    [InlineData("--max-steps 50 --warmup-steps 50", "--warmup-steps 50", "less than the run's 50 steps")]
+    [InlineData("--epochs 1 --batch 4000 --lr-schedule cosine --warmup-steps 2", "--warmup-steps 2", "less than the run's 2 steps")]
+    [InlineData("--clip-grad-norm 0", "--clip-grad-norm", "> 0")]
+    [InlineData("--clip-grad-norm -3", "--clip-grad-norm", "-3")]
+    [InlineData("--val-split 1", "--val-split", "[0, 1)")]
+    [InlineData("--val-split 0.00001", "--val-split", "no rows")]
+    [InlineData("--early-stop 3", "--early-stop", "--val-split")]
+    [InlineData("--val-split 0.1 --early-stop 0", "--early-stop", "at least 1")]
+    [InlineData("--best-out b.safetensors", "--best-out", "--val-split")]
+    [InlineData("--val-split 0.1 --best-out x.safetensors --out x.safetensors", "--best-out", "same file")]
+    [InlineData("--dropout 1", "--dropout", "[0, 1)")]
+    [InlineData("--dropout -0.2", "--dropout", "-0.2")]
+    [InlineData("--label-smoothing 1.5", "--label-smoothing", "[0, 1)")]
+    [InlineData("--label-smoothing 0.1 --loss mse", "--label-smoothing", "--loss softmax-ce")]
+    public void Training_options_that_make_no_sense_exit_2_naming_the_options(string args, string option, string detail)
+    {
+        var r = Cli.Run(_dir.Path, ("train " + args).Split(' '));
+        AssertUsage(r, option, detail);
+    }
+
     [Fact]
     public void Several_bad_values_each_get_their_own_line()
     {

@@ -38,7 +38,7 @@ internal sealed class AkkaWorkerTransport(IActorRef coordinator, IActorRef self,
     public double Compute(Job job, Mlp<float> mlp, Dataset data, GradientSum sum)
     {
         var start = Stopwatch.GetTimestamp();
-        ReferenceTrainer.ComputeShard(mlp, job.Weights, data, job.Work.Indices, sum);
+        ReferenceTrainer.ComputeShard(mlp, job.Weights, data, job.Work.Indices, sum, job.Step);
         return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
     }
 
@@ -69,7 +69,7 @@ internal sealed class ChannelWorkerTransport(TcpWorkerChannel channel, GradientS
         streamer.Begin(Channel, job.Step, job.Version, job.Work.Shard, sum.Gradient);
         try
         {
-            ReferenceTrainer.ComputeShard(mlp, job.Weights, data, job.Work.Indices, sum, streamer);
+            ReferenceTrainer.ComputeShard(mlp, job.Weights, data, job.Work.Indices, sum, job.Step, streamer);
         }
         catch
         {

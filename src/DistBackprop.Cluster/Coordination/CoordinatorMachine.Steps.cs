@@ -130,20 +130,21 @@ public sealed partial class CoordinatorMachine
         _reassigned += round.ReassignedCount;
         var report = new StepReport(outcome.Step, outcome.Epoch, outcome.Loss, outcome.Accuracy, times.WallMs > 0 ? outcome.Samples * 1000.0 / times.WallMs : 0,
             _workers.LiveCount(), times.ComputeMs, times.SerializeMs, times.TransportMs, times.WaitMs, outcome.Samples, round.ReassignedCount, _stale, _duplicates,
-            round.TimedOutCount, _reassigned, times.WallMs, outcome.EpochCompleted, _foreign);
+            round.TimedOutCount, _reassigned, times.WallMs, outcome.EpochCompleted, _foreign, outcome.LearningRate, outcome.GradNorm);
         LastReport = report;
         _out.Publish(report);
         try
         {
-            if (_checkpoints.AfterStep(_state, outcome.EpochCompleted) is { } written)
-            {
-                Written(written);
-            }
-
+            // the host's hooks first (an epoch's validation updates early stopping, which the checkpoint then holds)
             _settings.AfterStep?.Invoke(_state, report);
             if (_settings.AfterStepEvent?.Invoke(_state, report) is { } extra)
             {
                 _out.Publish(extra);
+            }
+
+            if (_checkpoints.AfterStep(_state, outcome.EpochCompleted) is { } written)
+            {
+                Written(written);
             }
         }
         catch (CheckpointWriteException e)

@@ -6,7 +6,8 @@
  *
  * Distributed math contract (SPEC §3): the initial parameters come from here, in ParameterLayout order; every global
  * batch is split into S contiguous shards (S fixed for the run); each shard's gradient sum is computed whole by one
- * worker and never pre-added with another; the S sums are added in shard order and divided by the global batch size
+ * worker and never pre-added with another (except, by an aggregator, the shards of a whole subtree); the S sums are
+ * added along the fixed reduction tree over shard indices (Core: ReductionTree) and divided by the global batch size
  * (Core: TrainingState.CompleteStep); the optimizer runs here and the new weights go out with the next step's work.
  * Hence the weights depend only on seed, data, hyperparameters and S, never on which worker computed what.
  *
@@ -23,9 +24,10 @@
  *   5. Losing a worker — terminated, removed, unreachable, its channel closed, it left, it declined, or a shard passed
  *      its deadline — takes its unfilled shards back (Release); step 3 deals them again. With no live worker the
  *      step pauses (TrainingPaused) and resumes when one becomes live (TrainingResumed).
- *   6. When every slot is full: TrainingState.CompleteStep(slots in shard order) → StepReport; the checkpoint when one
- *      is due (CheckpointWriter); the host's AfterStep hooks; then step 2 again, or Finish when the run is over or a
- *      stop was asked for. A non-finite loss, gradient or weight → TrainingFailed, exit code 3, no checkpoint.
+ *   6. When every slot is full: TrainingState.CompleteStep(slots) → StepReport; the host's AfterStep hooks (an epoch's
+ *      evaluation, early stopping); the checkpoint when one is due (CheckpointWriter); then step 2 again, or Finish
+ *      when the run is over (or stopped early) or a stop was asked for. A non-finite loss, gradient or weight →
+ *      TrainingFailed, exit code 3, no checkpoint.
  *   7. Stop: before the first step or while paused, at once; otherwise after the step in progress, or at the latest
  *      one shard deadline after the request. Finish writes the final checkpoint and publishes TrainingCompleted.
  * Every event method ends in Advance(), which applies rules 1, 3, 5 (pause/resume), 6 and 7 to the state as it is

@@ -27,6 +27,10 @@ public sealed class TrainingMeter : IDisposable
         public const string ShardsReassigned = "distbackprop.shards.reassigned";
         public const string ShardsStale = "distbackprop.shards.stale";
         public const string ShardsDuplicate = "distbackprop.shards.duplicate";
+        public const string LearningRate = "distbackprop.lr";
+        public const string GradNorm = "distbackprop.grad_norm";
+        public const string ValLoss = "distbackprop.val.loss";
+        public const string ValAccuracy = "distbackprop.val.accuracy";
     }
 
     private readonly Meter _meter;
@@ -42,6 +46,10 @@ public sealed class TrainingMeter : IDisposable
     private readonly Counter<long> _reassigned;
     private readonly Counter<long> _stale;
     private readonly Counter<long> _duplicate;
+    private readonly Gauge<double> _lr;
+    private readonly Gauge<double> _gradNorm;
+    private readonly Gauge<double> _valLoss;
+    private readonly Gauge<double> _valAccuracy;
     private long _staleSeen;
     private long _duplicateSeen;
 
@@ -60,6 +68,10 @@ public sealed class TrainingMeter : IDisposable
         _reassigned = _meter.CreateCounter<long>(Names.ShardsReassigned, "{shard}", "shards given to another worker (dead, unreachable, past the deadline)");
         _stale = _meter.CreateCounter<long>(Names.ShardsStale, "{shard}", "shard replies for an old step, dropped");
         _duplicate = _meter.CreateCounter<long>(Names.ShardsDuplicate, "{shard}", "second replies for a shard already summed, dropped");
+        _lr = _meter.CreateGauge<double>(Names.LearningRate, null, "learning rate of the last step's update (the schedule's lr_t)");
+        _gradNorm = _meter.CreateGauge<double>(Names.GradNorm, null, "L2 norm of the last step's mean gradient over all parameters, before clipping");
+        _valLoss = _meter.CreateGauge<double>(Names.ValLoss, null, "validation-set loss at the last epoch end (--val-split)");
+        _valAccuracy = _meter.CreateGauge<double>(Names.ValAccuracy, null, "validation-set accuracy (0..1) at the last epoch end (--val-split)");
     }
 
     /// <summary>The meter (tests compare instruments' Meter with it).</summary>
@@ -82,6 +94,16 @@ public sealed class TrainingMeter : IDisposable
                 _stepDuration.Record(r.SerializeMs, new KeyValuePair<string, object?>("phase", "serialize"));
                 _stepDuration.Record(r.TransportMs, new KeyValuePair<string, object?>("phase", "transport"));
                 _stepDuration.Record(r.WaitMs, new KeyValuePair<string, object?>("phase", "wait"));
+                if (!double.IsNaN(r.LearningRate))
+                {
+                    _lr.Record(r.LearningRate);
+                }
+
+                if (!double.IsNaN(r.GradNorm))
+                {
+                    _gradNorm.Record(r.GradNorm);
+                }
+
                 if (r.ReassignedShards > 0)
                 {
                     _reassigned.Add(r.ReassignedShards);
@@ -101,9 +123,19 @@ public sealed class TrainingMeter : IDisposable
                 }
 
                 break;
-            case EpochEvaluated ep when ep.TestSamples > 0:
-                _testLoss.Record(ep.TestLoss);
-                _testAccuracy.Record(ep.TestAccuracy);
+            case EpochEvaluated ep:
+                if (ep.TestSamples > 0)
+                {
+                    _testLoss.Record(ep.TestLoss);
+                    _testAccuracy.Record(ep.TestAccuracy);
+                }
+
+                if (ep.ValSamples > 0)
+                {
+                    _valLoss.Record(ep.ValLoss);
+                    _valAccuracy.Record(ep.ValAccuracy);
+                }
+
                 break;
             case ClusterStatus s:
                 _workers.Record(s.Members.Count(m => m.State == "ready"));

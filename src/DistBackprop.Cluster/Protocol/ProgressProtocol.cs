@@ -12,6 +12,8 @@ public interface ITrainingEvent : IControlMessage
 /// One completed step (the `--metrics` row). <paramref name="ReassignedShards"/> / <paramref name="TimedOutShards"/> count this
 /// step's shards given to another worker (of which past the deadline); <paramref name="StaleReplies"/>,
 /// <paramref name="DuplicateReplies"/> and <paramref name="ReassignedTotal"/> are totals since the coordinator started. Loss is the batch mean, accuracy in [0, 1], epochs 0-based.
+/// <paramref name="LearningRate"/> is the rate the step's update used; <paramref name="GradNorm"/> ‖ḡ‖₂ of its mean gradient before clipping
+/// (both from Core's StepOutcome; NaN from a coordinator that did not send them).
 /// Time split (best effort): <paramref name="ComputeMs"/> the slowest worker's compute, <paramref name="SerializeMs"/>
 /// tensor serialization on the coordinator plus the slowest worker's, <paramref name="TransportMs"/> the rest of the
 /// critical worker's round trip, <paramref name="WaitMs"/> what is left of the step (stragglers, reassignment).
@@ -37,7 +39,9 @@ public sealed record StepReport(
     long ReassignedTotal = 0,
     double StepMs = 0,
     bool EpochCompleted = false,
-    long ForeignReplies = 0) : ITrainingEvent;
+    long ForeignReplies = 0,
+    double LearningRate = double.NaN,
+    double GradNorm = double.NaN) : ITrainingEvent;
 
 /// <summary>Counters over a whole run (this coordinator's part of it); <paramref name="ShardsByWorker"/>: shards each worker id delivered first.</summary>
 public sealed record TrainingSummary(
@@ -103,6 +107,8 @@ public sealed record WorkerStatus(string WorkerId, string Address, string State,
 public sealed record ClusterStatus(long Step, int Epoch, long TotalSteps, long StepsPerEpoch, int Epochs, int BatchSize, string Model, WorkerStatus[] Members) : ITrainingEvent;
 
 /// <summary>An epoch ended at step <paramref name="Step"/> (epoch 0-based): mean train loss/accuracy over its steps and, when
-/// the run has a test set, the test figures (NaN and 0 samples otherwise). Published by the host through
+/// the run has a test set, the test figures (NaN and 0 samples otherwise); with --val-split the validation figures likewise, and
+/// <paramref name="BestValEpoch"/> the 0-based epoch of the lowest validation loss so far (−1: none). Published by the host through
 /// CoordinatorSettings.AfterStepEvent, so a monitor sees what the coordinator's console shows.</summary>
-public sealed record EpochEvaluated(int Epoch, long Step, double TrainLoss, double TrainAccuracy, double TestLoss, double TestAccuracy, int TestSamples) : ITrainingEvent;
+public sealed record EpochEvaluated(int Epoch, long Step, double TrainLoss, double TrainAccuracy, double TestLoss, double TestAccuracy, int TestSamples,
+    double ValLoss = double.NaN, double ValAccuracy = double.NaN, int ValSamples = 0, int BestValEpoch = -1) : ITrainingEvent;

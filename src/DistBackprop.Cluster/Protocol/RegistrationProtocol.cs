@@ -7,10 +7,15 @@ using DistBackprop.Core.Model;
 
 namespace DistBackprop.Cluster.Protocol;
 
-/// <summary>An architecture on the wire: layer sizes (input first) and the activation/loss names of <see cref="Names"/>.</summary>
-public sealed record ModelDescriptor(int[] Sizes, string Activation, string Loss) : IControlMessage
+/// <summary>
+/// An architecture on the wire: layer sizes (input first) and the activation/loss names of <see cref="Names"/>, plus the model's
+/// train-time regularization (<see cref="ModelSpec.Regularization"/>: dropout p, label smoothing ε, and the seed that keys the dropout
+/// masks), which a worker takes from the coordinator. Equality is the architecture's only (what a worker's own --layers can say).
+/// </summary>
+public sealed record ModelDescriptor(int[] Sizes, string Activation, string Loss, float Dropout = 0, float LabelSmoothing = 0, long DropoutSeed = 1) : IControlMessage
 {
-    public static ModelDescriptor From(ModelSpec spec) => new(spec.Sizes.ToArray(), Names.Of(spec.Hidden), Names.Of(spec.Loss));
+    public static ModelDescriptor From(ModelSpec spec) =>
+        new(spec.Sizes.ToArray(), Names.Of(spec.Hidden), Names.Of(spec.Loss), spec.Regularization.Dropout, spec.Regularization.LabelSmoothing, spec.Regularization.Seed);
 
     public ModelSpec ToSpec()
     {
@@ -24,7 +29,13 @@ public sealed record ModelDescriptor(int[] Sizes, string Activation, string Loss
             throw new FormatException($"unknown loss '{Loss}'");
         }
 
-        return new ModelSpec(Sizes, a, l);
+        var regularization = new Regularization(Dropout, LabelSmoothing, DropoutSeed);
+        if (regularization.Validate(l) is { } problem)
+        {
+            throw new FormatException(problem);
+        }
+
+        return new ModelSpec(Sizes, a, l) { Regularization = regularization.IsNone ? Regularization.None : regularization };
     }
 
     /// <summary>"20,16,4 relu softmax-ce".</summary>
@@ -40,10 +51,11 @@ public sealed record ModelDescriptor(int[] Sizes, string Activation, string Loss
 
 /// <summary>
 /// Which training set to use: the source as the user named it (null/"" = the default synthetic set,
-/// a synthetic name, "mnist", a folder or a .csv), the data seed and test split that shape it, and the
-/// fingerprint of the coordinator's training set, which a worker's copy must match.
+/// a synthetic name, "mnist", a folder or a .csv), the data seed, test split and validation split that shape it (the
+/// validation rows are held out of the training set: Core.Data.ValidationSplit), and the fingerprint of the coordinator's
+/// training set (after both splits), which a worker's copy must match.
 /// </summary>
-public sealed record DatasetDescriptor(string? Source, long DataSeed, double TestSplit, string Fingerprint, int Count) : IControlMessage;
+public sealed record DatasetDescriptor(string? Source, long DataSeed, double TestSplit, string Fingerprint, int Count, double ValSplit = 0) : IControlMessage;
 
 /// <summary>
 /// A worker asks to join. <paramref name="Model"/> / <paramref name="DatasetFingerprint"/> are null when the

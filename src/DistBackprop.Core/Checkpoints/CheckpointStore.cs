@@ -3,7 +3,9 @@
 //   tensors   layers.{i}.weight [out, in], layers.{i}.bias [out]   (the model, as ModelFile writes it)
 //             optimizer.momentum_buffer [P] | optimizer.exp_avg [P], optimizer.exp_avg_sq [P]   (flat, ParameterLayout order)
 //   metadata  format, layers, activation, loss, step, epoch, position, seed, optimizer_steps, batch, shards, shuffle,
-//             optimizer, lr, momentum, weight_decay, beta1, beta2, eps, the caller's keys, and
+//             optimizer, lr, momentum, weight_decay, beta1, beta2, eps; when used: dropout, label_smoothing,
+//             lr_schedule (+ its settings), clip_grad_norm, early_stop_patience and the early-stopping state
+//             early_stop_best_loss, early_stop_best_epoch, early_stop_bad_epochs, early_stop_observed; the caller's keys, and
 //             checksum = SHA-256 (lowercase hex) of the whole data section, i.e. every tensor byte in file order.
 //             The checksum does not cover the header; the header is checked by parsing and by the shape checks.
 // The newest valid file wins; corrupt ones are skipped with a warning. Leaves out: pruning old files.
@@ -73,6 +75,7 @@ public static partial class CheckpointStore
             new("shuffle", config.Shuffle ? "true" : "false"),
         ]);
         ours.AddRange(state.Optimizer.Settings.ToMetadata());
+        ours.AddRange(TrainingMetadata(state));
         var all = ModelFile.MergeMetadata(ours, metadata);
         if (all.Any(p => p.Key == "checksum"))
         {
@@ -83,6 +86,41 @@ public static partial class CheckpointStore
         var path = Path.Combine(directory, FileName(state.Step));
         SafeTensors.Write(path, tensors, all);
         return path;
+    }
+
+    /// <summary>
+    /// What the training options beyond the optimizer add to a checkpoint, only when used: the schedule (its position is the step),
+    /// clipping, and early stopping's settings and state (best validation loss, its epoch, epochs since).
+    /// </summary>
+    public static IEnumerable<KeyValuePair<string, string>> TrainingMetadata(TrainingState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var config = state.Config;
+        if (!config.LrSchedule.IsConstant)
+        {
+            foreach (var pair in config.LrSchedule.ToMetadata())
+            {
+                yield return pair;
+            }
+        }
+
+        if (config.ClipGradNorm is float clip)
+        {
+            yield return new("clip_grad_norm", clip.ToString("R", CultureInfo.InvariantCulture));
+        }
+
+        if (config.EarlyStopPatience is int patience)
+        {
+            yield return new("early_stop_patience", Invariant(patience));
+        }
+
+        if (state.EarlyStopping.Observed > 0)
+        {
+            foreach (var pair in state.EarlyStopping.ToMetadata())
+            {
+                yield return pair;
+            }
+        }
     }
 
     /// <summary>
@@ -195,9 +233,16 @@ public static partial class CheckpointStore
             throw new CheckpointException(point.Path, $"stopped at row {point.Position} of epoch {point.Epoch}, but the training set has only {state.SampleCount} rows (is it the same data?)");
         }
 
+        var earlyStopping = new EarlyStopping(config.EarlyStopPatience);
+        if (earlyStopping.Restore(point.Metadata) is { } problem)
+        {
+            throw new CheckpointException(point.Path, problem);
+        }
+
         point.Parameters.CopyTo(state.Parameters, 0);
         state.Optimizer.Restore(point.OptimizerSteps, point.OptimizerState);
         state.RestorePosition(point.Step, point.Epoch, point.Position);
+        state.EarlyStopping.Restore(point.Metadata);
     }
 
     private static ResumePoint Load(string path, ModelSpec expected)

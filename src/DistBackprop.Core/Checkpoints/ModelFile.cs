@@ -76,13 +76,30 @@ public static partial class ModelFile
         return tensors;
     }
 
-    internal static List<KeyValuePair<string, string>> ModelMetadata(ModelSpec spec) =>
-    [
-        new("format", Format),
-        new("layers", spec.SizesText),
-        new("activation", Names.Of(spec.Hidden)),
-        new("loss", Names.Of(spec.Loss)),
-    ];
+    internal static List<KeyValuePair<string, string>> ModelMetadata(ModelSpec spec)
+    {
+        List<KeyValuePair<string, string>> m =
+        [
+            new("format", Format),
+            new("layers", spec.SizesText),
+            new("activation", Names.Of(spec.Hidden)),
+            new("loss", Names.Of(spec.Loss)),
+        ];
+
+        // train-time regularization, only when used (the weights of such a model are used without it)
+        var g = CultureInfo.InvariantCulture;
+        if (spec.Regularization.Dropout > 0)
+        {
+            m.Add(new("dropout", spec.Regularization.Dropout.ToString("R", g)));
+        }
+
+        if (spec.Regularization.LabelSmoothing > 0)
+        {
+            m.Add(new("label_smoothing", spec.Regularization.LabelSmoothing.ToString("R", g)));
+        }
+
+        return m;
+    }
 
     /// <summary>Ours first, then the caller's; a caller key may repeat one of ours only with the same value.</summary>
     internal static List<KeyValuePair<string, string>> MergeMetadata(List<KeyValuePair<string, string>> ours, IEnumerable<KeyValuePair<string, string>>? theirs)

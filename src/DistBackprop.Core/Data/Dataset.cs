@@ -77,8 +77,9 @@ public sealed class Dataset
     }
 }
 
-/// <summary>A training set and, when the source has one (or --test-split carved one), a test set.</summary>
-public sealed record DataSplit(Dataset Train, Dataset? Test);
+/// <summary>A training set and, when the source has one (or --test-split carved one), a test set; with --val-split, the validation
+/// rows held out of the training set.</summary>
+public sealed record DataSplit(Dataset Train, Dataset? Test, Dataset? Validation = null);
 
 /// <summary>Bad data: the message names the file and the problem (shown to the user as is, exit 2).</summary>
 public sealed class DataFormatException : Exception

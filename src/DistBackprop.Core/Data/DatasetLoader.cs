@@ -33,14 +33,23 @@ public static class DatasetLoader
     /// Loads <paramref name="source"/> (see the file header). <see cref="DataOptions.TestSplit"/> carves a test set
     /// off the training rows only when the source has no test set of its own; for synthetic datasets and IDX folders
     /// with t10k-* files it is ignored (their own test set is used). A split value outside [0, 1) is rejected even then.
+    /// Then <see cref="DataOptions.ValSplit"/> holds a validation set out of the training rows (ValidationSplit).
     /// </summary>
     /// <exception cref="DataFormatException">Unknown source, missing files, or bad data; the message names the file or option and the problem.</exception>
     public static DataSplit Load(string? source, DataOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         ValidateTestSplit(options.TestSplit);
+        ValidationSplit.Validate(options.ValSplit);
         var split = LoadSource(string.IsNullOrWhiteSpace(source) ? DefaultName : source.Trim(), options);
-        return split.Test is null && options.TestSplit > 0 ? TestSplit.Carve(split.Train, options.TestSplit, options.Seed) : split;
+        split = split.Test is null && options.TestSplit > 0 ? TestSplit.Carve(split.Train, options.TestSplit, options.Seed) : split;
+        if (options.ValSplit > 0)
+        {
+            var (train, validation) = ValidationSplit.Carve(split.Train, options.ValSplit, options.Seed);
+            split = split with { Train = train, Validation = validation };
+        }
+
+        return split;
     }
 
     /// <summary>The MNIST folder under <paramref name="dataDirectory"/> (default: <see cref="DefaultDataDirectory"/>).</summary>

@@ -9,6 +9,11 @@
 // Backward either adds into the gradient buffer (dW += …, db += …) or overwrites it (dW = …, db = +0 + …, for
 // the first or only chunk of a shard, so nobody clears a buffer of several MB first); both give the same bits,
 // every sum starts from +0 either way. ComputeGradient overwrites with the first chunk and adds the rest.
+// Dropout (training only, Spec.Regularization.Dropout = p > 0): after a hidden layer's activation,
+//               D_l = A_l ⊙ M_l with M_l[r, j] = 1/(1 − p) if unit j of sample i_r is kept at step t, else 0
+//               (DropoutMask: a pure function of (seed, t, i_r, l, j)); D_l, not A_l, feeds layer l + 1, and backward
+//               turns dD_l = dZ_{l+1}·W_{l+1} into dA_l = dD_l ⊙ M_l before ⊙ g′(A_l) (g′ from the kept A_l). Evaluation
+//               (Forward) never drops anything. Label smoothing ε (softmax-ce, training only): Y = (1 − ε)·one-hot + ε/K.
 // Layer done: Backward tells an ILayerDone listener l = L−1 … 0 as soon as dW_l and db_l are written, before it
 // computes dZ_{l-1}; a worker streams layer l's slice of the gradient (ParameterLayout keeps layers.l.weight and
 // layers.l.bias contiguous) while backprop goes on below it. The listener is a type parameter, so a struct or a
@@ -54,6 +59,14 @@ public sealed class Mlp<T>
     private readonly T[] _target;     // Y:   (MaxRows, K)
     private readonly T[][] _act;      // A_l: (MaxRows, Out_l)
     private readonly T[][] _delta;    // dZ_l: (MaxRows, Out_l)
+    private readonly T[]?[] _mask;    // M_l: (MaxRows, Out_l), hidden layers, only with dropout
+    private readonly T[]?[] _dropped; // D_l = A_l ⊙ M_l: (MaxRows, Out_l), hidden layers, only with dropout
+    private readonly int[] _rows;     // the training-set index i_r of each loaded row (the dropout key)
+    private readonly int[] _labels;   // the label of each loaded row (accuracy with smoothed targets)
+    private readonly float _dropout;
+    private readonly T _keptScale;    // 1/(1 − p)
+    private bool _masked;             // the last forward pass applied M (backward must too)
+    private bool _smoothed;           // the loaded targets are smoothed: correct = predicted label, not Y = 1
 
     public Mlp(ModelSpec spec, int maxRows, KernelPool? pool = null)
     {
@@ -66,10 +79,27 @@ public sealed class Mlp<T>
         _target = new T[maxRows * spec.Outputs];
         _act = new T[spec.LayerCount][];
         _delta = new T[spec.LayerCount][];
+        _mask = new T[]?[spec.LayerCount];
+        _dropped = new T[]?[spec.LayerCount];
+        _rows = new int[maxRows];
+        _labels = new int[maxRows];
+        var reg = spec.Regularization;
+        if (reg.Validate(spec.Loss) is { } problem)
+        {
+            throw new ArgumentException(problem, nameof(spec));
+        }
+
+        _dropout = reg.Dropout;
+        _keptScale = T.One / (T.One - T.CreateChecked(reg.Dropout));
         for (var l = 0; l < spec.LayerCount; l++)
         {
             _act[l] = new T[maxRows * spec.Sizes[l + 1]];
             _delta[l] = new T[maxRows * spec.Sizes[l + 1]];
+            if (_dropout > 0 && l < spec.LayerCount - 1)
+            {
+                _mask[l] = new T[maxRows * spec.Sizes[l + 1]];
+                _dropped[l] = new T[maxRows * spec.Sizes[l + 1]];
+            }
         }
     }
 
@@ -92,10 +122,24 @@ public sealed class Mlp<T>
     public ReadOnlySpan<T> Deltas(int layer, int rows) => _delta[layer].AsSpan(0, rows * Spec.Sizes[layer + 1]);
 
     /// <summary>
-    /// Copies the rows <paramref name="indices"/> of <paramref name="data"/> into X and their targets into Y:
-    /// one-hot when K &gt; 1; the label itself (0 or 1) when K = 1.
+    /// The dropout mask M_l of hidden layer <paramref name="layer"/>: (MaxRows, Out_l), each value 0 (dropped) or 1/(1 − p)
+    /// (kept). Drawn by <see cref="ForwardTraining"/>; set it by hand and call <see cref="ForwardWithMasks"/> for a fixed mask
+    /// (gradient checks). Only with dropout (Spec.Regularization.Dropout &gt; 0).
     /// </summary>
-    public void LoadRows(Dataset data, ReadOnlySpan<int> indices)
+    public Span<T> DropoutMask(int layer) => _mask[layer] ?? throw new InvalidOperationException(
+        layer < Spec.LayerCount - 1 ? "this model has no dropout (Spec.Regularization.Dropout = 0)" : $"layer {layer} is the output layer: dropout applies to hidden layers");
+
+    /// <summary>
+    /// Copies the rows <paramref name="indices"/> of <paramref name="data"/> into X and their targets into Y:
+    /// one-hot when K &gt; 1; the label itself (0 or 1) when K = 1. Hard targets, as evaluation wants them.
+    /// </summary>
+    public void LoadRows(Dataset data, ReadOnlySpan<int> indices) => LoadRows(data, indices, training: false);
+
+    /// <summary>
+    /// As <see cref="LoadRows(Dataset, ReadOnlySpan{int})"/>; <paramref name="training"/> smooths the targets when the spec asks for
+    /// label smoothing: Y = (1 − ε)·one-hot + ε/K. Remembers each row's dataset index (the dropout key) and label.
+    /// </summary>
+    public void LoadRows(Dataset data, ReadOnlySpan<int> indices, bool training)
     {
         var rows = CheckRows(indices.Length);
         int inputs = Spec.Inputs, k = Spec.Outputs;
@@ -104,7 +148,21 @@ public sealed class Mlp<T>
             throw new ArgumentException($"the data has {data.FeatureCount} features, the model {inputs} inputs", nameof(data));
         }
 
-        _target.AsSpan(0, rows * k).Clear();
+        var epsilon = Spec.Regularization.LabelSmoothing;
+        _smoothed = training && epsilon > 0 && k > 1;
+
+        // smoothed: every class gets ε/K and the label (1 − ε) + ε/K
+        var off = _smoothed ? T.CreateChecked(epsilon) / T.CreateChecked(k) : T.Zero;
+        var on = _smoothed ? (T.One - T.CreateChecked(epsilon)) + off : T.One;
+        if (_smoothed)
+        {
+            _target.AsSpan(0, rows * k).Fill(off);
+        }
+        else
+        {
+            _target.AsSpan(0, rows * k).Clear();
+        }
+
         for (var r = 0; r < rows; r++)
         {
             var src = data.Row(indices[r]);
@@ -122,21 +180,66 @@ public sealed class Mlp<T>
             }
 
             var label = data.Labels[indices[r]];
+            _rows[r] = indices[r];
+            _labels[r] = label;
             if (k == 1)
             {
                 _target[r] = T.CreateChecked(label);
             }
             else
             {
-                _target[(r * k) + label] = T.One;
+                _target[(r * k) + label] = on;
             }
         }
     }
 
-    /// <summary>Forward pass over the first <paramref name="rows"/> rows of X.</summary>
-    public void Forward(ReadOnlySpan<T> parameters, int rows)
+    /// <summary>Forward pass over the first <paramref name="rows"/> rows of X, as in evaluation: no dropout.</summary>
+    public void Forward(ReadOnlySpan<T> parameters, int rows) => Forward(parameters, rows, masked: false);
+
+    /// <summary>
+    /// The training forward pass of optimizer step <paramref name="step"/> (0-based): with dropout, draws every hidden layer's mask
+    /// for the loaded rows (keyed by their dataset indices, see <see cref="LoadRows(Dataset, ReadOnlySpan{int}, bool)"/>) and applies
+    /// it; without, the same as <see cref="Forward(ReadOnlySpan{T}, int)"/>.
+    /// </summary>
+    public void ForwardTraining(ReadOnlySpan<T> parameters, int rows, long step)
     {
         CheckRows(rows);
+        if (_dropout == 0)
+        {
+            Forward(parameters, rows, masked: false);
+            return;
+        }
+
+        // M_l[r, j] = DropoutMask(seed, t, i_r, l, j)
+        var seed = Spec.Regularization.Seed;
+        for (var l = 0; l < Spec.LayerCount - 1; l++)
+        {
+            var outputs = Spec.Sizes[l + 1];
+            var mask = _mask[l]!;
+            for (var r = 0; r < rows; r++)
+            {
+                Tensors.DropoutMask.FillRow(seed, step, _rows[r], l, _dropout, _keptScale, mask.AsSpan(r * outputs, outputs));
+            }
+        }
+
+        Forward(parameters, rows, masked: true);
+    }
+
+    /// <summary>The training forward pass with the masks as they are in <see cref="DropoutMask"/> (set by hand: gradient checks).</summary>
+    public void ForwardWithMasks(ReadOnlySpan<T> parameters, int rows)
+    {
+        if (_dropout == 0)
+        {
+            throw new InvalidOperationException("this model has no dropout (Spec.Regularization.Dropout = 0)");
+        }
+
+        Forward(parameters, rows, masked: true);
+    }
+
+    private void Forward(ReadOnlySpan<T> parameters, int rows, bool masked)
+    {
+        CheckRows(rows);
+        _masked = masked;
         CheckParameters(parameters.Length, nameof(parameters));
         var layout = Spec.Layout;
         ReadOnlySpan<T> x = _input.AsSpan(0, rows * Spec.Inputs);
@@ -152,23 +255,30 @@ public sealed class Mlp<T>
             {
                 // A = g(Z + b) in one fused pass (the output layer's g belongs to the loss)
                 Elementwise.BiasActivation(AsFloat(z), AsFloat(bias), rows, outputs, l < Spec.LayerCount - 1 ? Spec.Hidden : null);
-                x = z;
-                continue;
             }
-
-            for (var r = 0; r < rows; r++)
+            else
             {
-                var row = z.Slice(r * outputs, outputs);
-                TensorPrimitives.Add(row, bias, row);
-            }
+                for (var r = 0; r < rows; r++)
+                {
+                    var row = z.Slice(r * outputs, outputs);
+                    TensorPrimitives.Add(row, bias, row);
+                }
 
-            // A = g(Z) on hidden layers; the output layer's g belongs to the loss
-            if (l < Spec.LayerCount - 1)
-            {
-                ApplyActivation(Spec.Hidden, z);
+                // A = g(Z) on hidden layers; the output layer's g belongs to the loss
+                if (l < Spec.LayerCount - 1)
+                {
+                    ApplyActivation(Spec.Hidden, z);
+                }
             }
 
             x = z;
+            if (masked && l < Spec.LayerCount - 1)
+            {
+                // D = A ⊙ M     a: (B, Out)  m: (B, Out)  d: (B, Out)
+                var d = _dropped[l]!.AsSpan(0, rows * outputs);
+                TensorPrimitives.Multiply<T>(z, _mask[l]!.AsSpan(0, rows * outputs), d);
+                x = d;
+            }
         }
     }
 
@@ -196,6 +306,10 @@ public sealed class Mlp<T>
             if (k == 1)
             {
                 correct += (zr[0] > Half) == (yr[0] > Half) ? 1 : 0;
+            }
+            else if (_smoothed)
+            {
+                correct += predicted == _labels[r] ? 1 : 0;
             }
             else
             {
@@ -232,7 +346,8 @@ public sealed class Mlp<T>
         {
             int inputs = layout.InputsOf(l), outputs = layout.OutputsOf(l);
             ReadOnlySpan<T> dz = _delta[l].AsSpan(0, rows * outputs);
-            ReadOnlySpan<T> x = l == 0 ? _input.AsSpan(0, rows * inputs) : _act[l - 1].AsSpan(0, rows * inputs);
+            var dropped = _masked && l > 0;
+            ReadOnlySpan<T> x = l == 0 ? _input.AsSpan(0, rows * inputs) : (dropped ? _dropped[l - 1]! : _act[l - 1]).AsSpan(0, rows * inputs);
 
             // dW (+)= dZᵀ·X     dz: (B, Out)  x: (B, In)  dw: (Out, In)
             if (overwrite)
@@ -277,6 +392,11 @@ public sealed class Mlp<T>
                 // dA_{l-1} = dZ·W     dz: (B, Out)  w: (Out, In)  dA: (B, In)
                 var dPrev = _delta[l - 1].AsSpan(0, rows * inputs);
                 Gemm.DyW(dz, layout.Weight(parameters, l), dPrev, rows, inputs, outputs, Pool);
+                if (dropped)
+                {
+                    // dA_{l-1} = dD_{l-1} ⊙ M_{l-1}     (what fed layer l was D = A ⊙ M)
+                    TensorPrimitives.Multiply<T>(dPrev, _mask[l - 1]!.AsSpan(0, rows * inputs), dPrev);
+                }
 
                 // dZ_{l-1} = dA_{l-1} ⊙ g′(Z_{l-1})
                 if (typeof(T) == typeof(float))
@@ -294,24 +414,29 @@ public sealed class Mlp<T>
     /// <summary>
     /// The worker's whole job for one shard: load the rows, forward, loss, backward.
     /// Adds the shard's summed gradient into <paramref name="gradient"/> (zero it first for a fresh sum).
-    /// Shards larger than <see cref="MaxRows"/> are processed in chunks of MaxRows rows.
+    /// Shards larger than <see cref="MaxRows"/> are processed in chunks of MaxRows rows. Dropout masks are those of step 0.
     /// </summary>
     public ShardStats AccumulateGradient(ReadOnlySpan<T> parameters, Span<T> gradient, Dataset data, ReadOnlySpan<int> indices) =>
-        Chunks(parameters, gradient, data, indices, overwriteFirst: false, default(NoLayerDone));
+        Chunks(parameters, gradient, data, indices, step: 0, overwriteFirst: false, default(NoLayerDone));
 
     /// <summary>
     /// One shard's summed gradient, written into <paramref name="gradient"/> (no need to clear it first): the first chunk
     /// of MaxRows rows overwrites, the rest add. The same bits as clearing it and calling <see cref="AccumulateGradient"/>.
+    /// Dropout masks are those of step 0.
     /// </summary>
     public ShardStats ComputeGradient(ReadOnlySpan<T> parameters, Span<T> gradient, Dataset data, ReadOnlySpan<int> indices) =>
-        ComputeGradient(parameters, gradient, data, indices, default(NoLayerDone));
+        ComputeGradient(parameters, gradient, data, indices, step: 0, default(NoLayerDone));
+
+    /// <summary>The step-0 form of <see cref="ComputeGradient{TDone}(ReadOnlySpan{T}, Span{T}, Dataset, ReadOnlySpan{int}, long, TDone)"/>.</summary>
+    public ShardStats ComputeGradient<TDone>(ReadOnlySpan<T> parameters, Span<T> gradient, Dataset data, ReadOnlySpan<int> indices, TDone done)
+        where TDone : ILayerDone => ComputeGradient(parameters, gradient, data, indices, step: 0, done);
 
     /// <summary>
-    /// <see cref="ComputeGradient(ReadOnlySpan{T}, Span{T}, Dataset, ReadOnlySpan{int})"/>, telling <paramref name="done"/> each
-    /// layer (last first) once its part of the shard's sum is final: during the last chunk's backward pass (with no rows,
-    /// after the gradient was cleared).
+    /// <see cref="ComputeGradient(ReadOnlySpan{T}, Span{T}, Dataset, ReadOnlySpan{int})"/> for optimizer step <paramref name="step"/>
+    /// (0-based; it keys the dropout masks), telling <paramref name="done"/> each layer (last first) once its part of the shard's
+    /// sum is final: during the last chunk's backward pass (with no rows, after the gradient was cleared).
     /// </summary>
-    public ShardStats ComputeGradient<TDone>(ReadOnlySpan<T> parameters, Span<T> gradient, Dataset data, ReadOnlySpan<int> indices, TDone done)
+    public ShardStats ComputeGradient<TDone>(ReadOnlySpan<T> parameters, Span<T> gradient, Dataset data, ReadOnlySpan<int> indices, long step, TDone done)
         where TDone : ILayerDone
     {
         CheckParameters(gradient.Length, nameof(gradient));
@@ -326,12 +451,13 @@ public sealed class Mlp<T>
             return new ShardStats(0, 0, 0);
         }
 
-        return Chunks(parameters, gradient, data, indices, overwriteFirst: true, done);
+        return Chunks(parameters, gradient, data, indices, step, overwriteFirst: true, done);
     }
 
-    /// <summary>Forward, loss and backward over <paramref name="indices"/> in chunks of MaxRows rows; the first chunk overwrites
-    /// the gradient when <paramref name="overwriteFirst"/>, every other adds; <paramref name="done"/> hears the last chunk's layers.</summary>
-    private ShardStats Chunks<TDone>(ReadOnlySpan<T> parameters, Span<T> gradient, Dataset data, ReadOnlySpan<int> indices, bool overwriteFirst, TDone done)
+    /// <summary>Forward (training: smoothed targets, the masks of <paramref name="step"/>), loss and backward over <paramref name="indices"/>
+    /// in chunks of MaxRows rows; the first chunk overwrites the gradient when <paramref name="overwriteFirst"/>, every other adds;
+    /// <paramref name="done"/> hears the last chunk's layers.</summary>
+    private ShardStats Chunks<TDone>(ReadOnlySpan<T> parameters, Span<T> gradient, Dataset data, ReadOnlySpan<int> indices, long step, bool overwriteFirst, TDone done)
         where TDone : ILayerDone
     {
         double loss = 0;
@@ -339,8 +465,8 @@ public sealed class Mlp<T>
         for (var start = 0; start < indices.Length; start += MaxRows)
         {
             var chunk = indices.Slice(start, Math.Min(MaxRows, indices.Length - start));
-            LoadRows(data, chunk);
-            Forward(parameters, chunk.Length);
+            LoadRows(data, chunk, training: true);
+            ForwardTraining(parameters, chunk.Length, step);
             var s = LossAndOutputDelta(chunk.Length);
             var overwrite = overwriteFirst && start == 0;
             if (start + chunk.Length == indices.Length)

@@ -1,6 +1,7 @@
 // The architecture of a multilayer perceptron: layer sizes (input first), the hidden
-// activation and the output/loss pair. Parameter order is fixed by this record (ParameterLayout).
-// Leaves out: the parameters themselves (a flat float[] owned by whoever trains).
+// activation and the output/loss pair, plus the train-time regularization that changes its forward and
+// backward pass but not its parameters (dropout, label smoothing). Parameter order is fixed by this record
+// (ParameterLayout). Leaves out: the parameters themselves (a flat float[] owned by whoever trains).
 using System.Globalization;
 
 namespace DistBackprop.Core.Model;
@@ -118,6 +119,38 @@ public static class Names
 }
 
 /// <summary>
+/// Train-time regularization (identity in evaluation): inverted dropout with probability <paramref name="Dropout"/> on every
+/// hidden layer's activations, masks drawn per (<paramref name="Seed"/>, step, sample, layer, unit) (Tensors.DropoutMask), and
+/// label smoothing <paramref name="LabelSmoothing"/> ε for softmax-ce: target = (1 − ε)·one-hot + ε/K (torch's
+/// CrossEntropyLoss(label_smoothing = ε)).
+/// </summary>
+public sealed record Regularization(float Dropout = 0, float LabelSmoothing = 0, long Seed = 1)
+{
+    public static Regularization None { get; } = new();
+
+    public bool IsNone => Dropout == 0 && LabelSmoothing == 0;
+
+    /// <summary>A message naming the option when a value is out of range, or null.</summary>
+    public string? Validate(LossKind loss)
+    {
+        var g = CultureInfo.InvariantCulture;
+        if (!(Dropout >= 0 && Dropout < 1))
+        {
+            return $"--dropout must be in [0, 1) (got {Dropout.ToString("R", g)})";
+        }
+
+        if (!(LabelSmoothing >= 0 && LabelSmoothing < 1))
+        {
+            return $"--label-smoothing must be in [0, 1) (got {LabelSmoothing.ToString("R", g)})";
+        }
+
+        return LabelSmoothing > 0 && loss != LossKind.SoftmaxCrossEntropy
+            ? $"--label-smoothing needs --loss softmax-ce (got --loss {Names.Of(loss)})"
+            : null;
+    }
+}
+
+/// <summary>
 /// An MLP architecture. <c>Sizes[0]</c> is the input width, <c>Sizes[^1]</c> the output width;
 /// layer <c>i</c> maps <c>Sizes[i]</c> → <c>Sizes[i+1]</c> with W <c>[out, in]</c> and b <c>[out]</c>.
 /// </summary>
@@ -151,6 +184,9 @@ public sealed record ModelSpec
     }
 
     public int[] Sizes { get; }
+
+    /// <summary>Dropout and label smoothing while training (none by default); never changes the parameters' shapes.</summary>
+    public Regularization Regularization { get; init; } = Regularization.None;
 
     public Activation Hidden { get; }
 
@@ -212,7 +248,8 @@ public sealed record ModelSpec
     public override string ToString() => $"{SizesText} {Names.Of(Hidden)} {Names.Of(Loss)}";
 
     public bool Equals(ModelSpec? other) =>
-        other is not null && Hidden == other.Hidden && Loss == other.Loss && Sizes.AsSpan().SequenceEqual(other.Sizes);
+        other is not null && Hidden == other.Hidden && Loss == other.Loss && Sizes.AsSpan().SequenceEqual(other.Sizes) &&
+        Regularization == other.Regularization;
 
     public override int GetHashCode() => HashCode.Combine(SizesText, Hidden, Loss);
 

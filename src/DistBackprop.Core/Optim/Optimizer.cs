@@ -6,8 +6,9 @@
 //   momentum:  v ← μ·v + g (v = g on the first step);  W ← W − α·v
 //   nesterov:  v as momentum;                          W ← W − α·(g + μ·v)
 //   adam:      m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  W ← W − (α/(1−β₁ᵗ))·m / (√v/√(1−β₂ᵗ) + ε)
-// A step is BeginStep (t ← t + 1, once) then Apply over any split of [0, n) into ranges, in any order
-// or in parallel: every element's update depends only on that element, so the bits do not depend on the split.
+// A step is BeginStep (t ← t + 1, once, with the step's learning rate α_t: --lr, or a schedule's value, see
+// Training/LrSchedule) then Apply over any split of [0, n) into ranges, in any order or in parallel: every element's
+// update depends only on that element, so the bits do not depend on the split.
 using System.Globalization;
 using System.Numerics;
 using DistBackprop.Core.Model;
@@ -56,7 +57,8 @@ public sealed class Optimizer
     private readonly ParameterLayout _layout;
     private readonly float[] _first;   // momentum buffer v, or Adam's m
     private readonly float[] _second;  // Adam's v
-    private float _adamStep;           // α/(1−β₁ᵗ) for the step begun
+    private float _lr;                 // α_t of the step begun
+    private float _adamStep;           // α_t/(1−β₁ᵗ) for the step begun
     private float _adamBias2Sqrt;      // √(1−β₂ᵗ) for the step begun
 
     public Optimizer(OptimizerSettings settings, ParameterLayout layout)
@@ -111,16 +113,23 @@ public sealed class Optimizer
         Apply(parameters, gradient, 0, _layout.Count);
     }
 
-    /// <summary>Starts an update: t ← t + 1 and Adam's bias corrections for this t. Then <see cref="Apply"/> every element once.</summary>
-    public void BeginStep()
+    /// <summary>Starts an update with the settings' learning rate: t ← t + 1 and Adam's bias corrections for this t. Then <see cref="Apply"/> every element once.</summary>
+    public void BeginStep() => BeginStep(Settings.LearningRate);
+
+    /// <summary>Starts an update with learning rate <paramref name="learningRate"/> (a schedule's α_t; torch: param_group["lr"] at this step).</summary>
+    public void BeginStep(float learningRate)
     {
         StepCount++;
         var s = Settings;
         var bias1 = 1 - Math.Pow(s.Beta1, StepCount);
         var bias2 = 1 - Math.Pow(s.Beta2, StepCount);
-        _adamStep = (float)(s.LearningRate / bias1);
+        _lr = learningRate;
+        _adamStep = (float)(learningRate / bias1);
         _adamBias2Sqrt = (float)Math.Sqrt(bias2);
     }
+
+    /// <summary>The learning rate of the step begun.</summary>
+    public float CurrentLearningRate => _lr;
 
     /// <summary>
     /// The update begun by <see cref="BeginStep"/> on elements [start, start + length) of the flat buffers
@@ -202,7 +211,7 @@ public sealed class Optimizer
         var length = g.Length;
         var w = from.Slice(offset, length);
         var o = to.Slice(offset, length);
-        var lr = s.LearningRate;
+        var lr = _lr;
         var width = Vector<float>.Count;
         var vectorEnd = Vector.IsHardwareAccelerated ? length - (length % width) : 0;
         var vDecay = new Vector<float>(decay);

@@ -42,7 +42,7 @@ public sealed class ReferenceTrainer
         var plan = State.BeginStep();
         for (var s = 0; s < _shards.Length; s++)
         {
-            ComputeShard(_mlp, State.Parameters, _train, plan.ShardIndices(s).Span, _shards[s]);
+            ComputeShard(_mlp, State.Parameters, _train, plan.ShardIndices(s).Span, _shards[s], plan.Step);
         }
 
         return State.CompleteStep(_shards, _pool);
@@ -57,17 +57,29 @@ public sealed class ReferenceTrainer
         }
     }
 
-    /// <summary>One shard's sum, computed whole: the same call a worker makes.</summary>
+    /// <summary>One shard's sum, computed whole: the same call a worker makes. Dropout masks as for step 1.</summary>
     public static void ComputeShard(Mlp<float> mlp, ReadOnlySpan<float> parameters, Dataset data, ReadOnlySpan<int> indices, GradientSum into) =>
-        ComputeShard(mlp, parameters, data, indices, into, default(NoLayerDone));
+        ComputeShard(mlp, parameters, data, indices, into, step: 1, default(NoLayerDone));
 
-    /// <summary>One shard's sum (overwriting <paramref name="into"/>), telling <paramref name="done"/> each layer as soon as its part is final.</summary>
+    /// <summary>One shard's sum for step <paramref name="step"/> (1-based, as StepPlan.Step and the round protocol number it; it keys the
+    /// dropout masks, drawn for the 0-based optimizer-step index t = step − 1).</summary>
+    public static void ComputeShard(Mlp<float> mlp, ReadOnlySpan<float> parameters, Dataset data, ReadOnlySpan<int> indices, GradientSum into, long step) =>
+        ComputeShard(mlp, parameters, data, indices, into, step, default(NoLayerDone));
+
+    /// <summary>One shard's sum (overwriting <paramref name="into"/>), telling <paramref name="done"/> each layer as soon as its part is final.
+    /// Dropout masks as for step 1.</summary>
     public static void ComputeShard<TDone>(Mlp<float> mlp, ReadOnlySpan<float> parameters, Dataset data, ReadOnlySpan<int> indices, GradientSum into, TDone done)
+        where TDone : ILayerDone => ComputeShard(mlp, parameters, data, indices, into, step: 1, done);
+
+    /// <summary>One shard's sum for step <paramref name="step"/> (1-based, see above), telling <paramref name="done"/> each layer as soon as
+    /// its part is final.</summary>
+    public static void ComputeShard<TDone>(Mlp<float> mlp, ReadOnlySpan<float> parameters, Dataset data, ReadOnlySpan<int> indices, GradientSum into, long step, TDone done)
         where TDone : ILayerDone
     {
         ArgumentNullException.ThrowIfNull(mlp);
         ArgumentNullException.ThrowIfNull(into);
-        var stats = mlp.ComputeGradient(parameters, into.Gradient, data, indices, done);
+        ArgumentOutOfRangeException.ThrowIfLessThan(step, 1);
+        var stats = mlp.ComputeGradient(parameters, into.Gradient, data, indices, step - 1, done);
         into.LossSum = stats.LossSum;
         into.Samples = stats.Samples;
         into.Correct = stats.Correct;

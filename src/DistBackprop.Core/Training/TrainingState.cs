@@ -3,10 +3,13 @@
 //   1. BeginStep: the next B indices of this epoch's order (seeded shuffle, or file order).
 //   2. Someone computes the S shard sums (ShardReduction.ShardRange gives each shard's rows).
 //   3. CompleteStep: the shard sums added along the reduction tree (from the S leaves, or from any frontier of
-//      subtree partial sums that nodes pre-added) ÷ B, finite check, optimizer step, finite check, advance
-//      (StepUpdate: one fused pass, split over the caller's kernel threads, from the current weights buffer
-//      into the other one; the two swap roles after a good step, so a bad one leaves the weights as they were).
-// Leaves out: who computes the shards (a loop here, actors in DistBackprop.Cluster).
+//      subtree partial sums that nodes pre-added) ÷ B, finite check, ‖ḡ‖₂ (and clipping with --clip-grad-norm),
+//      optimizer step with this step's learning rate (LrSchedule), finite check, advance (StepUpdate: one fused
+//      pass — two when clipping — split over the caller's kernel threads, from the current weights buffer into the
+//      other one; the two swap roles after a good step, so a bad one leaves the weights as they were).
+//   4. Between steps, whoever evaluates the validation set tells EarlyStopping; once its patience is used up the run
+//      is finished (IsFinished), so the coordinator ends after the epoch's last step like at the end of the run.
+// Leaves out: who computes the shards (a loop here, actors in DistBackprop.Cluster) and the validation loss.
 using System.Numerics.Tensors;
 using DistBackprop.Core.Model;
 using DistBackprop.Core.Optim;
@@ -14,7 +17,12 @@ using DistBackprop.Core.Tensors;
 
 namespace DistBackprop.Core.Training;
 
-/// <summary>Everything that decides the weights of a run (SPEC §3): with equal configs and data, equal results.</summary>
+/// <summary>
+/// Everything that decides the weights of a run (SPEC §3): with equal configs and data, equal results. <paramref name="Schedule"/>:
+/// the learning rate of each step (null = --lr throughout); <paramref name="ClipGradNorm"/>: torch's clip_grad_norm_ on the mean
+/// gradient (null = off); <paramref name="EarlyStopPatience"/>: epochs without a better validation loss before the run stops (null = never).
+/// Dropout and label smoothing are part of the model: <see cref="ModelSpec.Regularization"/>.
+/// </summary>
 public sealed record TrainingConfig(
     ModelSpec Spec,
     OptimizerSettings Optimizer,
@@ -23,8 +31,14 @@ public sealed record TrainingConfig(
     long? MaxSteps = null,
     long Seed = 1,
     bool Shuffle = true,
-    int Shards = 1)
+    int Shards = 1,
+    LrSchedule? Schedule = null,
+    float? ClipGradNorm = null,
+    int? EarlyStopPatience = null)
 {
+    /// <summary>The schedule in force (constant when none was given).</summary>
+    public LrSchedule LrSchedule => Schedule ?? LrSchedule.Constant;
+
     /// <summary>Checks the values that do not depend on data; returns a message naming the option, or null.</summary>
     public string? Validate()
     {
@@ -63,7 +77,31 @@ public sealed record TrainingConfig(
             return $"--momentum must be in [0, 1) (got {Optimizer.Momentum})";
         }
 
-        return null;
+        if (ClipGradNorm is float clip && !(clip > 0 && float.IsFinite(clip)))
+        {
+            return $"--clip-grad-norm must be a finite number > 0 (got {clip})";
+        }
+
+        if (EarlyStopPatience is < 1)
+        {
+            return $"--early-stop must be at least 1 (got {EarlyStopPatience})";
+        }
+
+        return Spec.Regularization.Validate(Spec.Loss) ?? LrSchedule.Validate(Epochs is null && MaxSteps is null ? long.MaxValue : null);
+    }
+
+    /// <summary>
+    /// The checks that need the run's length (the cosine schedule's T, warmup shorter than the run): <paramref name="sampleCount"/>
+    /// training rows give <see cref="TotalSteps"/>. A message naming the options, or null.
+    /// </summary>
+    public string? Validate(int sampleCount) => Validate() ?? LrSchedule.Validate(TotalSteps(sampleCount));
+
+    /// <summary>Steps of a run over <paramref name="sampleCount"/> rows: epochs × ⌈rows / B⌉, cut by --max-steps; long.MaxValue when unbounded.</summary>
+    public long TotalSteps(int sampleCount)
+    {
+        var stepsPerEpoch = (sampleCount + (long)BatchSize - 1) / BatchSize;
+        var byEpochs = Epochs is int e ? e * stepsPerEpoch : long.MaxValue;
+        return Math.Min(byEpochs, MaxSteps ?? long.MaxValue);
     }
 }
 
@@ -87,8 +125,12 @@ public readonly record struct StepPlan(long Step, int Epoch, ReadOnlyMemory<int>
     }
 }
 
-/// <summary>What a completed step measured. Loss is the mean over the batch; epochs are 0-based.</summary>
-public readonly record struct StepOutcome(long Step, int Epoch, double Loss, double Accuracy, int Samples, bool EpochCompleted);
+/// <summary>
+/// What a completed step measured. Loss is the mean over the batch; epochs are 0-based. <paramref name="LearningRate"/> is the rate this
+/// step's update used (lr_t); <paramref name="GradNorm"/> ‖ḡ‖₂ of its mean gradient over all parameters, before clipping (NaN: not known).
+/// </summary>
+public readonly record struct StepOutcome(long Step, int Epoch, double Loss, double Accuracy, int Samples, bool EpochCompleted,
+    double LearningRate = double.NaN, double GradNorm = double.NaN);
 
 /// <summary>Training stopped on a non-finite loss, gradient or weight (exit code 3).</summary>
 public sealed class TrainingDivergedException : Exception
@@ -150,6 +192,7 @@ public sealed class TrainingState
         _update = new StepUpdate(_meanGradient, Optimizer);
         Tree = new ReductionTree(config.Shards);
         _leaves = new PartialSum[config.Shards];
+        EarlyStopping = new EarlyStopping(config.EarlyStopPatience);
     }
 
     /// <summary>The reduction tree of this run's S shards: the order in which shard sums are added.</summary>
@@ -168,6 +211,9 @@ public sealed class TrainingState
     public float[] Parameters => _weights[_current];
 
     public Optimizer Optimizer { get; }
+
+    /// <summary>The best validation loss and the patience counter; tell it every epoch's validation loss (<see cref="ObserveValidation"/>).</summary>
+    public EarlyStopping EarlyStopping { get; }
 
     /// <summary>Steps completed so far.</summary>
     public long Step { get; private set; }
@@ -188,24 +234,28 @@ public sealed class TrainingState
         set => _update.KeepMeanGradient = value;
     }
 
-    /// <summary>The mean gradient of the last completed step; only with <see cref="KeepMeanGradient"/>.</summary>
+    /// <summary>The mean gradient of the last completed step (after clipping); only with <see cref="KeepMeanGradient"/>.</summary>
     public ReadOnlySpan<float> LastMeanGradient => KeepMeanGradient
         ? _meanGradient
         : throw new InvalidOperationException("the mean gradient is kept only with KeepMeanGradient = true");
 
     public int StepsPerEpoch => (SampleCount + Config.BatchSize - 1) / Config.BatchSize;
 
-    /// <summary>The total number of steps this run will take.</summary>
-    public long TotalSteps
-    {
-        get
-        {
-            var byEpochs = Config.Epochs is int e ? (long)e * StepsPerEpoch : long.MaxValue;
-            return Math.Min(byEpochs, Config.MaxSteps ?? long.MaxValue);
-        }
-    }
+    /// <summary>The total number of steps this run will take (unless early stopping ends it sooner); long.MaxValue when unbounded.</summary>
+    public long TotalSteps => Config.TotalSteps(SampleCount);
 
-    public bool IsFinished => Step >= TotalSteps;
+    /// <summary>The run is over: all its steps are done, or early stopping used up its patience (at an epoch end).</summary>
+    public bool IsFinished => Step >= TotalSteps || EarlyStopping.ShouldStop;
+
+    /// <summary>Early stopping ended the run before its last step.</summary>
+    public bool StoppedEarly => EarlyStopping.ShouldStop && Step < TotalSteps;
+
+    /// <summary>The learning rate the next step will use (lr_t for t = <see cref="Step"/>).</summary>
+    public float NextLearningRate => Config.LrSchedule.Rate(Config.Optimizer.LearningRate, Step, TotalSteps);
+
+    /// <summary>The validation loss at the end of 0-based epoch <paramref name="epoch"/> (call it between steps): updates the best value and
+    /// the patience counter; when the patience is used up, <see cref="IsFinished"/> becomes true.</summary>
+    public EarlyStopDecision ObserveValidation(int epoch, double loss) => EarlyStopping.Observe(epoch, loss);
 
     /// <summary>The rows of the next step. Calling it twice without CompleteStep returns the same plan.</summary>
     public StepPlan BeginStep()
@@ -273,9 +323,10 @@ public sealed class TrainingState
             throw new TrainingDivergedException(plan.Step, $"the loss is {loss} ({LargestWeight()})");
         }
 
-        // the fused pass: mean gradient, optimizer step into the other buffer, finite checks on both
+        // the fused pass: mean gradient, its norm (clipping), optimizer step into the other buffer, finite checks on both
         var next = _weights[1 - _current];
-        var bad = _update.Run(pool, frontier, Tree, plan.BatchSize, Parameters, next);
+        var lr = NextLearningRate;
+        var (bad, gradNorm, _) = _update.Run(pool, frontier, Tree, plan.BatchSize, Parameters, next, lr, Config.ClipGradNorm);
         if ((bad & NonFinite.Gradient) != 0) // not HasFlag: unoptimised (tier-0) code boxes its arguments
         {
             // whole, to name the layer tensor where it broke (chunk by chunk, with this thread's scratch)
@@ -305,7 +356,7 @@ public sealed class TrainingState
             EpochOrder.Fill(Config.Seed, Epoch, Config.Shuffle, _order);
         }
 
-        return new StepOutcome(plan.Step, epoch, loss, (double)correct / plan.BatchSize, plan.BatchSize, epochDone);
+        return new StepOutcome(plan.Step, epoch, loss, (double)correct / plan.BatchSize, plan.BatchSize, epochDone, lr, gradNorm);
     }
 
     /// <summary>Continues a run from a checkpoint: parameters and optimizer state already restored by the caller.</summary>

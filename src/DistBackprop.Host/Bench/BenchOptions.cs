@@ -37,8 +37,8 @@ public sealed record ThreadSplit(int Threads, int Workers, int ThreadsPerWorker)
         $"{Workers} worker{(Workers == 1 ? string.Empty : "s")} × {ThreadsPerWorker} kernel thread{(ThreadsPerWorker == 1 ? string.Empty : "s")}";
 }
 
-/// <summary>One measurement to make.</summary>
-public sealed record BenchCase(BenchWorkload Workload, BenchMode Mode, ThreadSplit Split, int Batch, TimeSpan Duration);
+/// <summary>One measurement to make. <paramref name="Dropout"/> &gt; 0 trains with dropout on the hidden layers (its cost per step).</summary>
+public sealed record BenchCase(BenchWorkload Workload, BenchMode Mode, ThreadSplit Split, int Batch, TimeSpan Duration, float Dropout = 0);
 
 public sealed record BenchOptions(
     IReadOnlyList<BenchWorkload> Workloads,
@@ -48,7 +48,8 @@ public sealed record BenchOptions(
     int? Batch,
     TimeSpan Duration,
     bool Json,
-    bool Plain)
+    bool Plain,
+    float Dropout = 0)
 {
     public const double DefaultSeconds = 10;
 
@@ -57,14 +58,14 @@ public sealed record BenchOptions(
         [.. from w in Workloads
             from m in Modes
             from t in Threads
-            select new BenchCase(w, m, ThreadSplit.For(m, t, Workers), Batch ?? w.Batch, Duration)];
+            select new BenchCase(w, m, ThreadSplit.For(m, t, Workers), Batch ?? w.Batch, Duration, Dropout)];
 
     /// <summary>
     /// Checks and expands the raw option values; every problem is collected and thrown as one
     /// <see cref="UsageException"/> (exit 2) naming the option. Lists may repeat the option or use commas.
     /// </summary>
     public static BenchOptions Parse(IEnumerable<string>? workloads, IEnumerable<string>? modes, IEnumerable<string>? threads,
-        int? workers, int? batch, double seconds, bool json, bool plain, int processorCount)
+        int? workers, int? batch, double seconds, bool json, bool plain, int processorCount, double dropout = 0)
     {
         var errors = new List<string>();
         var ws = new List<BenchWorkload>();
@@ -125,6 +126,11 @@ public sealed record BenchOptions(
             errors.Add($"--seconds must be a positive number (got {seconds})");
         }
 
+        if (!(dropout >= 0 && dropout < 1))
+        {
+            errors.Add($"--dropout must be in [0, 1) (got {dropout.ToString("R", System.Globalization.CultureInfo.InvariantCulture)})");
+        }
+
         if (errors.Count > 0)
         {
             throw new UsageException(errors);
@@ -138,7 +144,8 @@ public sealed record BenchOptions(
             batch,
             TimeSpan.FromSeconds(seconds),
             json,
-            plain);
+            plain,
+            (float)dropout);
     }
 
     private static IEnumerable<string> Items(IEnumerable<string>? values) =>

@@ -28,6 +28,11 @@ public static class BenchReport
                 j.WriteNumber("threads", r.Case.Split.Threads);
                 j.WriteNumber("workers", r.Case.Split.Workers);
                 j.WriteNumber("batch", r.Case.Batch);
+                if (r.Case.Dropout > 0)
+                {
+                    j.WriteNumber("dropout", r.Case.Dropout);
+                }
+
                 j.WriteNumber("samples_per_s", Math.Round(r.SamplesPerSecond, 1));
                 j.WriteNumber("gflops", Math.Round(r.Gflops, 3));
                 j.WriteEndObject();

@@ -44,7 +44,7 @@ public static class ClusterBench
                 "--data", data, "--layers", string.Join(',', w.Sizes), "--activation", Core.Model.Names.Of(w.Hidden),
                 "--loss", "softmax-ce", "--optimizer", "sgd", "--lr", BenchWorkload.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture),
                 "--batch", Num(c.Batch), "--max-steps", "100000000", "--seed", Num(BenchWorkload.Seed),
-                "--metrics", metrics, "--plain");
+                "--metrics", metrics, "--plain", "--dropout", c.Dropout.ToString("R", CultureInfo.InvariantCulture));
             processes.Add(ChildProcess.Start("coordinator", coordinator));
             for (var i = 0; i < c.Split.Workers; i++)
             {

@@ -20,7 +20,7 @@ public static class LocalBench
         ArgumentNullException.ThrowIfNull(c);
         ArgumentNullException.ThrowIfNull(log);
         var w = c.Workload;
-        var spec = w.Spec;
+        var spec = c.Dropout > 0 ? w.Spec with { Regularization = new Regularization(c.Dropout, 0, BenchWorkload.Seed) } : w.Spec;
         var train = w.RandomDataset();
         var config = new TrainingConfig(spec, BenchWorkload.Optimizer, c.Batch, Epochs: null, MaxSteps: null, BenchWorkload.Seed, Shuffle: true, Shards: c.Split.Workers);
         if (config.Validate() is { } problem)

@@ -25,9 +25,10 @@ public static class BenchCommand
         var batch = TrainingCommandLine.Value<int>("--batch", "global batch, overriding the workload's");
         var seconds = TrainingCommandLine.Value("--seconds", "measuring time per combination, warm-up included", BenchOptions.DefaultSeconds);
         var json = TrainingCommandLine.Flag("--json", "one JSON line on standard output: {\"results\":[{workload,mode,threads,workers,batch,samples_per_s,gflops}…]}");
+        var dropout = TrainingCommandLine.Value("--dropout", "train with dropout p on the hidden layers (to measure its cost per step)", 0.0);
         var command = new Command("bench", "Measure training throughput on the standard workloads (SPEC §8). Example: distbackprop bench --workload mnist --threads 1,2 --json")
         {
-            workload, mode, threads, workers, batch, seconds, json,
+            workload, mode, threads, workers, batch, seconds, json, dropout,
         };
         TrainingCommandLine.AddCommon(command);
         command.SetAction(parseResult => CommandRunner.Run(context, () =>
@@ -35,7 +36,7 @@ public static class BenchCommand
             context.Verbose = parseResult.GetValue<bool>("--verbose");
             var options = BenchOptions.Parse(parseResult.GetValue(workload), parseResult.GetValue(mode), parseResult.GetValue(threads),
                 parseResult.GetValue(workers), parseResult.GetValue(batch), parseResult.GetValue(seconds),
-                parseResult.GetValue(json), parseResult.GetValue<bool>("--plain"), context.ProcessorCount);
+                parseResult.GetValue(json), parseResult.GetValue<bool>("--plain"), context.ProcessorCount, parseResult.GetValue(dropout));
             return Execute(context, options);
         }));
         return command;
@@ -59,7 +60,7 @@ public static class BenchCommand
             foreach (var c in cases)
             {
                 log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"bench {c.Workload.Name} ({string.Join('-', c.Workload.Sizes)} {Core.Model.Names.Of(c.Workload.Hidden)}, {c.Workload.WeightCount} weights), {BenchReport.ModeName(c.Mode)} mode, batch {c.Batch}: {c.Split.Threads} thread{(c.Split.Threads == 1 ? string.Empty : "s")} = {c.Split}"));
+                    $"bench {c.Workload.Name} ({string.Join('-', c.Workload.Sizes)} {Core.Model.Names.Of(c.Workload.Hidden)}, {c.Workload.WeightCount} weights{(c.Dropout > 0 ? $", dropout {c.Dropout}" : string.Empty)}), {BenchReport.ModeName(c.Mode)} mode, batch {c.Batch}: {c.Split.Threads} thread{(c.Split.Threads == 1 ? string.Empty : "s")} = {c.Split}"));
                 var r = c.Mode == BenchMode.Local
                     ? LocalBench.RunAsync(c, log, context.Verbose, context.Cancellation).GetAwaiter().GetResult()
                     : ClusterBench.RunAsync(c, log, context.Cancellation).GetAwaiter().GetResult();

@@ -135,7 +135,7 @@ public static class CoordinatorCommand
             ProcessorCount = context.ProcessorCount,
             IsTerminal = context.IsTerminal,
             EngineFactory = ctx => new ClusterEngine(akka!, c.MinWorkers,
-                train => new DatasetDescriptor(o.Data, o.Seed, o.TestSplit, train.Fingerprint, train.Count),
+                train => new DatasetDescriptor(o.Data, o.Seed, o.TestSplit, train.Fingerprint, train.Count, o.ValSplit),
                 ctx.Out, ctx.Err, ctx.Verbose, frameName),
         };
         run.Verbose = context.Verbose;

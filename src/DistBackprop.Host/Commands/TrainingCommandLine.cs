@@ -29,6 +29,18 @@ public static class TrainingCommandLine
         command.Options.Add(Value("--seed", "seed for initialisation, shuffling and synthetic data", d.Seed));
         command.Options.Add(Flag("--no-shuffle", "batches are consecutive slices in file order"));
         command.Options.Add(Value("--test-split", "fraction in [0, 1) carved off as a test set when the data has none", d.TestSplit));
+        command.Options.Add(Text("--lr-schedule", "learning-rate schedule, stepped per optimizer step: constant|step|cosine", d.LrSchedule));
+        command.Options.Add(Value<int>("--lr-step-size", "step schedule: multiply the rate by --lr-gamma every N steps (after warmup)"));
+        command.Options.Add(Value("--lr-gamma", "step schedule's factor", d.LrGamma));
+        command.Options.Add(Value("--lr-min", "cosine schedule's final rate (eta_min)", d.LrMin));
+        command.Options.Add(Value("--warmup-steps", "linear warmup over the first W steps, from --warmup-start-factor × --lr", d.WarmupSteps));
+        command.Options.Add(Value("--warmup-start-factor", "warmup's first factor f in (0, 1]", d.WarmupStartFactor));
+        command.Options.Add(Value<double>("--clip-grad-norm", "scale the mean gradient to this L2 norm when larger (torch clip_grad_norm_)"));
+        command.Options.Add(Value("--val-split", "fraction in [0, 1) of the training rows held out for validation after every epoch", d.ValSplit));
+        command.Options.Add(Value<int>("--early-stop", "stop when the validation loss has not improved for N epochs (needs --val-split)"));
+        command.Options.Add(Text("--best-out", "write the model of the epoch with the lowest validation loss here (needs --val-split)"));
+        command.Options.Add(Value("--dropout", "dropout probability p in [0, 1) on the hidden layers while training", d.Dropout));
+        command.Options.Add(Value("--label-smoothing", "label smoothing ε in [0, 1) for softmax-ce", d.LabelSmoothing));
         command.Options.Add(Value<int>("--workers", "in-process workers [default: cores]"));
         command.Options.Add(Value<int>("--shards", "shards per step, fixed for the run [default: workers]"));
         command.Options.Add(Value<int>("--threads", "kernel threads per worker [default: max(1, cores / workers)]"));

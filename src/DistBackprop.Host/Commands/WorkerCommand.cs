@@ -1,6 +1,6 @@
 // `distbackprop worker --seed-nodes akka.tcp://distbackprop@HOST:PORT`: joins a cluster in the worker
 // role and computes the shards the coordinator deals it (SPEC §7). It takes the coordinator's dataset
-// and architecture unless given its own (--data/--seed/--test-split, --layers/--activation/--loss),
+// and architecture unless given its own (--data/--seed/--test-split/--val-split, --layers/--activation/--loss),
 // which the coordinator then checks: a mismatch is refused on both sides (exit 2 here). It retries
 // joining for as long as it runs and never exits on its own; Ctrl+C / SIGTERM leaves the cluster
 // gracefully (its shards handed back) and exits 0. Only bad options (a malformed seed address) exit 2 at once.
@@ -38,6 +38,7 @@ public static class WorkerCommand
         command.Options.Add(TrainingCommandLine.Text("--loss", "with --layers: output/loss pair to check [default: softmax-ce]"));
         command.Options.Add(TrainingCommandLine.Value<long>("--seed", "seed of the worker's own (synthetic) data, checked by fingerprint"));
         command.Options.Add(TrainingCommandLine.Value<double>("--test-split", "test split of the worker's own data, as for train"));
+        command.Options.Add(TrainingCommandLine.Value<double>("--val-split", "validation split of the worker's own data, as for train"));
         TrainingCommandLine.AddCommon(command);
         command.SetAction(parseResult => CommandRunner.Run(context, () =>
         {
@@ -74,6 +75,11 @@ public static class WorkerCommand
             errors.Add($"{bound.Name(nameof(o.TestSplit))} must be in [0, 1) (got {split.ToString("R", CultureInfo.InvariantCulture)})");
         }
 
+        if (o.ValSplit is { } valSplit && !(valSplit >= 0 && valSplit < 1))
+        {
+            errors.Add($"{bound.Name(nameof(o.ValSplit))} must be in [0, 1) (got {valSplit.ToString("R", CultureInfo.InvariantCulture)})");
+        }
+
         var model = ParseModel(bound, errors);
         DistBackpropAkkaOptions? akka = null;
         if (errors.Count == 0)
@@ -96,10 +102,10 @@ public static class WorkerCommand
 
         // The worker's own data, when any data option was given: the coordinator checks its fingerprint.
         Dataset? own = null;
-        var ownData = bound.IsSet(nameof(o.Data)) || bound.IsSet(nameof(o.Seed)) || bound.IsSet(nameof(o.TestSplit));
+        var ownData = bound.IsSet(nameof(o.Data)) || bound.IsSet(nameof(o.Seed)) || bound.IsSet(nameof(o.TestSplit)) || bound.IsSet(nameof(o.ValSplit));
         if (ownData)
         {
-            own = DatasetLoader.Load(o.Data, new DataOptions(o.Seed ?? 1, o.TestSplit ?? 0, context.Environment.DataDirectory)).Train;
+            own = DatasetLoader.Load(o.Data, new DataOptions(o.Seed ?? 1, o.TestSplit ?? 0, context.Environment.DataDirectory, o.ValSplit ?? 0)).Train;
         }
 
         var descriptor = model is null ? null : Complete(bound, model.Value, own);
@@ -112,7 +118,7 @@ public static class WorkerCommand
             Threads = threads,
             Model = descriptor,
             Dataset = own,
-            LoadDataset = d => DatasetLoader.Load(d.Source, new DataOptions(d.DataSeed, d.TestSplit, env.DataDirectory)).Train,
+            LoadDataset = d => DatasetLoader.Load(d.Source, new DataOptions(d.DataSeed, d.TestSplit, env.DataDirectory, d.ValSplit)).Train,
         };
 
         var output = context.Out;

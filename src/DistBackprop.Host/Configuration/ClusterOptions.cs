@@ -70,6 +70,9 @@ public sealed class WorkerOptions
     /// <summary>--test-split of the worker's own data. Env: DISTBACKPROP__TESTSPLIT.</summary>
     public double? TestSplit { get; set; }
 
+    /// <summary>--val-split of the worker's own data (the rows held out of training, as for train). Env: DISTBACKPROP__VALSPLIT.</summary>
+    public double? ValSplit { get; set; }
+
     /// <summary>--plain. Env: DISTBACKPROP__PLAIN.</summary>
     public bool Plain { get; set; }
 

@@ -51,6 +51,42 @@ public sealed class TrainingOptions
     /// <summary>--test-split F in [0, 1): carve a test set off a dataset that has none. Env: DISTBACKPROP__TESTSPLIT.</summary>
     public double TestSplit { get; set; }
 
+    /// <summary>--lr-schedule constant|step|cosine, stepped once per optimizer step (README "Training options"). Env: DISTBACKPROP__LRSCHEDULE.</summary>
+    public string LrSchedule { get; set; } = "constant";
+
+    /// <summary>--lr-step-size N: the step schedule multiplies the rate by --lr-gamma every N steps (after warmup). Env: DISTBACKPROP__LRSTEPSIZE.</summary>
+    public int? LrStepSize { get; set; }
+
+    /// <summary>--lr-gamma G, the step schedule's factor (torch StepLR's gamma). Env: DISTBACKPROP__LRGAMMA.</summary>
+    public double LrGamma { get; set; } = 0.1;
+
+    /// <summary>--lr-min, the cosine schedule's floor (torch CosineAnnealingLR's eta_min). Env: DISTBACKPROP__LRMIN.</summary>
+    public double LrMin { get; set; }
+
+    /// <summary>--warmup-steps W: the first W steps ramp the rate linearly from f·lr (torch LinearLR). Env: DISTBACKPROP__WARMUPSTEPS.</summary>
+    public int WarmupSteps { get; set; }
+
+    /// <summary>--warmup-start-factor f in (0, 1] (torch LinearLR's start_factor). Env: DISTBACKPROP__WARMUPSTARTFACTOR.</summary>
+    public double WarmupStartFactor { get; set; } = 1.0 / 3;
+
+    /// <summary>--clip-grad-norm X: scale the mean gradient to norm X when larger (torch clip_grad_norm_); null = off. Env: DISTBACKPROP__CLIPGRADNORM.</summary>
+    public double? ClipGradNorm { get; set; }
+
+    /// <summary>--val-split F in [0, 1): hold out F of the training rows, evaluated after every epoch. Env: DISTBACKPROP__VALSPLIT.</summary>
+    public double ValSplit { get; set; }
+
+    /// <summary>--early-stop N: stop when the validation loss has not improved for N epochs (needs --val-split). Env: DISTBACKPROP__EARLYSTOP.</summary>
+    public int? EarlyStop { get; set; }
+
+    /// <summary>--best-out file.safetensors: the model of the epoch with the lowest validation loss (needs --val-split). Env: DISTBACKPROP__BESTOUT.</summary>
+    public string? BestOut { get; set; }
+
+    /// <summary>--dropout p in [0, 1): inverted dropout on the hidden layers while training. Env: DISTBACKPROP__DROPOUT.</summary>
+    public double Dropout { get; set; }
+
+    /// <summary>--label-smoothing ε in [0, 1) (softmax-ce): target (1 − ε)·one-hot + ε/K. Env: DISTBACKPROP__LABELSMOOTHING.</summary>
+    public double LabelSmoothing { get; set; }
+
     /// <summary>--workers in-process worker actors; null = the number of cores. Env: DISTBACKPROP__WORKERS.</summary>
     public int? Workers { get; set; }
 

@@ -5,10 +5,12 @@
 using System.Globalization;
 using DistBackprop.Core.Model;
 using DistBackprop.Core.Optim;
+using DistBackprop.Core.Training;
 
 namespace DistBackprop.Host.Configuration;
 
-/// <summary>Training options in Core terms. <see cref="Layers"/> is null when it must come from the data or --init.</summary>
+/// <summary>Training options in Core terms. <see cref="Layers"/> is null when it must come from the data or --init.
+/// <see cref="Dropout"/> and <see cref="LabelSmoothing"/> become the spec's Regularization (with the run seed).</summary>
 public sealed record ResolvedTraining(
     Activation Activation,
     LossKind Loss,
@@ -18,7 +20,12 @@ public sealed record ResolvedTraining(
     long? MaxSteps,
     int Workers,
     int Shards,
-    int Threads);
+    int Threads,
+    LrSchedule? Schedule = null,
+    float? ClipGradNorm = null,
+    int? EarlyStop = null,
+    float Dropout = 0,
+    float LabelSmoothing = 0);
 
 public static class TrainingOptionsValidator
 {
@@ -96,6 +103,49 @@ public static class TrainingOptionsValidator
             errors.Add($"{N(nameof(o.TestSplit))} must be in [0, 1) (got {G(o.TestSplit)})");
         }
 
+        var schedule = ResolveSchedule(bound, errors);
+        if (o.ClipGradNorm is double clip && !(clip > 0 && float.IsFinite((float)clip)))
+        {
+            errors.Add($"{N(nameof(o.ClipGradNorm))} must be a finite number > 0 (got {G(clip)})");
+        }
+
+        if (!(o.ValSplit >= 0 && o.ValSplit < 1))
+        {
+            errors.Add($"{N(nameof(o.ValSplit))} must be in [0, 1) (got {G(o.ValSplit)})");
+        }
+
+        if (o.EarlyStop is < 1)
+        {
+            errors.Add($"{N(nameof(o.EarlyStop))} must be at least 1 (got {o.EarlyStop})");
+        }
+        else if (o.EarlyStop is not null && !(o.ValSplit > 0))
+        {
+            errors.Add($"{N(nameof(o.EarlyStop))} needs a validation set: give --val-split F (e.g. 0.1)");
+        }
+
+        if (o.BestOut is not null && !(o.ValSplit > 0))
+        {
+            errors.Add($"{N(nameof(o.BestOut))} needs a validation set: give --val-split F (e.g. 0.1)");
+        }
+        else if (o.BestOut is not null && o.Out is not null && Path.GetFullPath(o.BestOut) == Path.GetFullPath(o.Out))
+        {
+            errors.Add($"{N(nameof(o.BestOut))} and {N(nameof(o.Out))} name the same file '{o.Out}'");
+        }
+
+        if (!(o.Dropout >= 0 && o.Dropout < 1))
+        {
+            errors.Add($"{N(nameof(o.Dropout))} must be in [0, 1) (got {G(o.Dropout)})");
+        }
+
+        if (!(o.LabelSmoothing >= 0 && o.LabelSmoothing < 1))
+        {
+            errors.Add($"{N(nameof(o.LabelSmoothing))} must be in [0, 1) (got {G(o.LabelSmoothing)})");
+        }
+        else if (o.LabelSmoothing > 0 && loss != LossKind.SoftmaxCrossEntropy && Names.TryParseLoss(o.Loss, out _))
+        {
+            errors.Add($"{N(nameof(o.LabelSmoothing))} needs --loss softmax-ce (got {N(nameof(o.Loss))} {o.Loss})");
+        }
+
         if (o.Workers is < 1)
         {
             errors.Add($"{N(nameof(o.Workers))} must be at least 1 (got {o.Workers})");
@@ -169,6 +219,78 @@ public static class TrainingOptionsValidator
             o.MaxSteps,
             workers,
             o.Shards ?? workers,
-            o.Threads ?? Math.Max(1, processorCount / workers));
+            o.Threads ?? Math.Max(1, processorCount / workers),
+            schedule is { IsConstant: true } ? null : schedule,
+            o.ClipGradNorm is double c ? (float)c : null,
+            o.EarlyStop,
+            (float)o.Dropout,
+            (float)o.LabelSmoothing);
+    }
+
+    /// <summary>
+    /// --lr-schedule and its settings. A setting that the chosen schedule does not use is an error (it would be silently ignored):
+    /// --lr-step-size/--lr-gamma need step, --lr-min needs cosine, --warmup-start-factor needs --warmup-steps.
+    /// </summary>
+    private static LrSchedule? ResolveSchedule(Bound<TrainingOptions> bound, List<string> errors)
+    {
+        var o = bound.Value;
+        string N(string property) => bound.Name(property);
+        string G(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+        var before = errors.Count;
+        if (!LrSchedule.TryParseKind(o.LrSchedule, out var kind))
+        {
+            errors.Add($"{N(nameof(o.LrSchedule))}: unknown schedule '{o.LrSchedule}' (expected constant, step or cosine)");
+            return null;
+        }
+
+        var name = $"{N(nameof(o.LrSchedule))} {LrSchedule.NameOf(kind)}";
+        if (kind == LrScheduleKind.Step && o.LrStepSize is null)
+        {
+            errors.Add($"{name} needs --lr-step-size N (the rate is multiplied by --lr-gamma every N steps)");
+        }
+
+        if (o.LrStepSize is < 1)
+        {
+            errors.Add($"{N(nameof(o.LrStepSize))} must be at least 1 (got {o.LrStepSize})");
+        }
+
+        if (kind != LrScheduleKind.Step && (o.LrStepSize is not null || bound.IsSet(nameof(o.LrGamma))))
+        {
+            errors.Add($"{(o.LrStepSize is not null ? N(nameof(o.LrStepSize)) : N(nameof(o.LrGamma)))} applies to --lr-schedule step only (this run: {name})");
+        }
+
+        if (!(o.LrGamma > 0) || double.IsInfinity(o.LrGamma))
+        {
+            errors.Add($"{N(nameof(o.LrGamma))} must be a finite number > 0 (got {G(o.LrGamma)})");
+        }
+
+        if (!(o.LrMin >= 0) || !float.IsFinite((float)o.LrMin))
+        {
+            errors.Add($"{N(nameof(o.LrMin))} must be a finite number ≥ 0 (got {G(o.LrMin)})");
+        }
+        else if (kind != LrScheduleKind.Cosine && bound.IsSet(nameof(o.LrMin)))
+        {
+            errors.Add($"{N(nameof(o.LrMin))} applies to --lr-schedule cosine only (this run: {name})");
+        }
+        else if (kind == LrScheduleKind.Cosine && o.LrMin > o.Lr)
+        {
+            errors.Add($"{N(nameof(o.LrMin))} {G(o.LrMin)} is above {N(nameof(o.Lr))} {G(o.Lr)}: the cosine schedule decays from --lr to --lr-min");
+        }
+
+        if (o.WarmupSteps < 0)
+        {
+            errors.Add($"{N(nameof(o.WarmupSteps))} must be 0 or more (got {o.WarmupSteps})");
+        }
+
+        if (!(o.WarmupStartFactor > 0 && o.WarmupStartFactor <= 1))
+        {
+            errors.Add($"{N(nameof(o.WarmupStartFactor))} must be in (0, 1] (got {G(o.WarmupStartFactor)})");
+        }
+        else if (o.WarmupSteps == 0 && bound.IsSet(nameof(o.WarmupStartFactor)))
+        {
+            errors.Add($"{N(nameof(o.WarmupStartFactor))} needs --warmup-steps W ≥ 1");
+        }
+
+        return errors.Count > before ? null : new LrSchedule(kind, o.LrStepSize ?? 0, o.LrGamma, o.LrMin, o.WarmupSteps, o.WarmupStartFactor);
     }
 }

@@ -1,6 +1,7 @@
 // Draws one frame of the live view from a LiveSnapshot with Spectre.Console renderables:
-//   title line; epoch and step bars (percent, elapsed, ETA); loss (current and smoothed), accuracy, samples/s;
-//   a loss sparkline over the whole run (block characters); the last epochs' train/test figures; the members
+//   title line; epoch and step bars (percent, elapsed, ETA); loss (current and smoothed), accuracy, samples/s, the step's
+//   learning rate and gradient norm; a loss sparkline over the whole run (block characters); the last epochs' train/
+//   validation/test figures (the best validation epoch marked ★); the members
 //   table (worker, address, state, shards, mean shard time, last reply, failures); the last log lines.
 // Pure: the same snapshot gives the same frame (tests render it into a StringWriter).
 // Leaves out: when to draw (LiveView), gathering the figures (LiveModel).
@@ -162,24 +163,52 @@ public static class LiveRenderer
             return "[grey]waiting for the first step…[/]";
         }
 
-        return string.Create(C,
+        var text = string.Create(C,
             $"loss [bold]{last.Loss:F4}[/]  smoothed [bold]{s.SmoothedLoss:F4}[/]  acc [bold]{last.Accuracy:F3}[/]  [bold]{s.SamplesPerSecond:N0}[/] samples/s  workers {last.Workers}");
+        if (!double.IsNaN(last.LearningRate))
+        {
+            text += string.Create(C, $"  lr {(float)last.LearningRate:G4}");
+        }
+
+        if (!double.IsNaN(last.GradNorm))
+        {
+            text += string.Create(C, $"  grad norm {last.GradNorm:G4}");
+        }
+
+        return text;
     }
 
     private static Table EpochTable(LiveSnapshot s)
     {
         var t = new Table().Border(TableBorder.Rounded).Title("epochs");
+        var validation = s.Epochs.Any(e => e.HasValidation);
         t.AddColumn("epoch").AddColumn(new TableColumn("step").RightAligned()).AddColumn(new TableColumn("train loss").RightAligned())
-            .AddColumn(new TableColumn("train acc").RightAligned()).AddColumn(new TableColumn("test loss").RightAligned()).AddColumn(new TableColumn("test acc").RightAligned());
+            .AddColumn(new TableColumn("train acc").RightAligned());
+        if (validation)
+        {
+            t.AddColumn(new TableColumn("val loss").RightAligned()).AddColumn(new TableColumn("val acc").RightAligned());
+        }
+
+        t.AddColumn(new TableColumn("test loss").RightAligned()).AddColumn(new TableColumn("test acc").RightAligned());
+        var best = s.Epochs.Count > 0 ? s.Epochs[^1].BestValEpoch : -1;
         foreach (var e in s.Epochs.Skip(Math.Max(0, s.Epochs.Count - EpochRows)))
         {
-            t.AddRow(
+            var cells = new List<string>
+            {
                 string.Create(C, $"{e.Epoch + 1}{s.Info.EpochsText}"),
                 e.Step.ToString(C),
                 e.TrainLoss.ToString("F4", C),
                 e.TrainAccuracy.ToString("F3", C),
-                e.HasTest ? e.TestLoss.ToString("F4", C) : "–",
-                e.HasTest ? $"[bold]{e.TestAccuracy.ToString("F4", C)}[/]" : "–");
+            };
+            if (validation)
+            {
+                cells.Add(e.HasValidation ? e.ValLoss.ToString("F4", C) + (e.Epoch == best ? " ★" : string.Empty) : "–");
+                cells.Add(e.HasValidation ? e.ValAccuracy.ToString("F4", C) : "–");
+            }
+
+            cells.Add(e.HasTest ? e.TestLoss.ToString("F4", C) : "–");
+            cells.Add(e.HasTest ? $"[bold]{e.TestAccuracy.ToString("F4", C)}[/]" : "–");
+            t.AddRow(cells.ToArray());
         }
 
         return t;

@@ -1,8 +1,9 @@
 // Plain progress lines (not a terminal, or --plain): one line about every second (and on the first and the
-// last step), one line per epoch with the test figures. CI logs and `docker logs` stay readable. Formats:
+// last step), one line per epoch with the validation and test figures. CI logs and `docker logs` stay readable. Formats:
 //   step 40/125  epoch 1/1  loss 0.7592  acc 0.828  50272 samples/s
-//   epoch 1/1 done  train loss 1.2869  acc 0.672  test loss 0.6489  acc 0.8720 (2000 samples)  2.0 s
-// ("?" for an unbounded step count, no "/N" for unbounded epochs, no test part without a test set.)
+//   epoch 1/1 done  train loss 1.2869  acc 0.672  val loss 0.6702  acc 0.8625 (800 samples, best)  test loss 0.6489  acc 0.8720 (2000 samples)  2.0 s
+// ("?" for an unbounded step count, no "/N" for unbounded epochs, no val/test part without a validation/test set;
+// "best" marks the epoch with the lowest validation loss so far.)
 // The members table is not printed: workers joining and leaving come as notice lines.
 // Leaves out: the live view (LiveView), the choice between them (ViewFactory).
 using System.Diagnostics;
@@ -72,6 +73,11 @@ public sealed class PlainProgress : IRunView
     {
         var c = CultureInfo.InvariantCulture;
         var line = string.Create(c, $"epoch {e.Epoch + 1}{info.EpochsText} done  train loss {e.TrainLoss:F4}  acc {e.TrainAccuracy:F3}");
+        if (e.HasValidation)
+        {
+            line += string.Create(c, $"  val loss {e.ValLoss:F4}  acc {e.ValAccuracy:F4} ({e.ValSamples} samples{(e.BestValEpoch == e.Epoch ? ", best" : string.Empty)})");
+        }
+
         if (e.HasTest)
         {
             line += string.Create(c, $"  test loss {e.TestLoss:F4}  acc {e.TestAccuracy:F4} ({e.TestSamples} samples)");

@@ -28,17 +28,24 @@ public sealed record RunInfo(string Title, long TotalSteps, long StepsPerEpoch, 
     public string EpochsText => Epochs > 0 ? "/" + Epochs.ToString(CultureInfo.InvariantCulture) : string.Empty;
 }
 
-/// <summary>One completed step. <paramref name="Epoch"/> 0-based, <paramref name="StepMs"/> its wall time.</summary>
-public readonly record struct StepSample(long Step, int Epoch, double Loss, double Accuracy, int Samples, double StepMs, int Workers);
+/// <summary>One completed step. <paramref name="Epoch"/> 0-based, <paramref name="StepMs"/> its wall time; <paramref name="LearningRate"/> the
+/// rate its update used and <paramref name="GradNorm"/> ‖ḡ‖₂ before clipping (NaN: not known).</summary>
+public readonly record struct StepSample(long Step, int Epoch, double Loss, double Accuracy, int Samples, double StepMs, int Workers,
+    double LearningRate = double.NaN, double GradNorm = double.NaN);
 
-/// <summary>An epoch's end (0-based): mean train figures over its steps; test figures when <paramref name="TestSamples"/> &gt; 0.</summary>
-public sealed record EpochSample(int Epoch, long Step, double TrainLoss, double TrainAccuracy, double TestLoss = double.NaN, double TestAccuracy = double.NaN, int TestSamples = 0)
+/// <summary>An epoch's end (0-based): mean train figures over its steps; test figures when <paramref name="TestSamples"/> &gt; 0; validation
+/// figures when <paramref name="ValSamples"/> &gt; 0, with <paramref name="BestValEpoch"/> the epoch of the lowest validation loss so far.</summary>
+public sealed record EpochSample(int Epoch, long Step, double TrainLoss, double TrainAccuracy, double TestLoss = double.NaN, double TestAccuracy = double.NaN, int TestSamples = 0,
+    double ValLoss = double.NaN, double ValAccuracy = double.NaN, int ValSamples = 0, int BestValEpoch = -1)
 {
     public bool HasTest => TestSamples > 0;
 
-    public EpochEvaluated ToEvent() => new(Epoch, Step, TrainLoss, TrainAccuracy, TestLoss, TestAccuracy, TestSamples);
+    public bool HasValidation => ValSamples > 0;
 
-    public static EpochSample From(EpochEvaluated e) => new(e.Epoch, e.Step, e.TrainLoss, e.TrainAccuracy, e.TestLoss, e.TestAccuracy, e.TestSamples);
+    public EpochEvaluated ToEvent() => new(Epoch, Step, TrainLoss, TrainAccuracy, TestLoss, TestAccuracy, TestSamples, ValLoss, ValAccuracy, ValSamples, BestValEpoch);
+
+    public static EpochSample From(EpochEvaluated e) =>
+        new(e.Epoch, e.Step, e.TrainLoss, e.TrainAccuracy, e.TestLoss, e.TestAccuracy, e.TestSamples, e.ValLoss, e.ValAccuracy, e.ValSamples, e.BestValEpoch);
 }
 
 /// <summary>A console view of one run. Calls come from the training (or monitor) thread; a view never blocks it for long.</summary>

@@ -27,7 +27,8 @@ public sealed class TrainingEventFeed(IRunView view, string title)
                 view.Members(s.Members);
                 break;
             case StepReport r:
-                view.Step(new StepSample(r.Step, r.Epoch, r.Loss, r.Accuracy, r.Samples, r.SamplesPerSecond > 0 ? r.Samples * 1000.0 / r.SamplesPerSecond : 0, r.Workers));
+                view.Step(new StepSample(r.Step, r.Epoch, r.Loss, r.Accuracy, r.Samples, r.SamplesPerSecond > 0 ? r.Samples * 1000.0 / r.SamplesPerSecond : 0, r.Workers,
+                    r.LearningRate, r.GradNorm));
                 break;
             case EpochEvaluated ep:
                 view.Epoch(EpochSample.From(ep));

@@ -43,7 +43,7 @@ internal static class EngineRun
 
     /// <summary>The coordinator's after-step hook: the observer sees each step as the report describes it.</summary>
     public static Action<TrainingState, StepReport> AfterStep(ITrainingObserver observer) =>
-        (s, r) => observer.OnStep(s, new StepOutcome(r.Step, r.Epoch, r.Loss, r.Accuracy, r.Samples, r.EpochCompleted),
+        (s, r) => observer.OnStep(s, new StepOutcome(r.Step, r.Epoch, r.Loss, r.Accuracy, r.Samples, r.EpochCompleted, r.LearningRate, r.GradNorm),
             new StepTimings(r.StepMs, r.Workers, r.ComputeMs, r.SerializeMs, r.TransportMs, r.WaitMs));
 
     /// <summary>Runs the trainer, copies its final weights into <paramref name="state"/>, and throws TrainingDivergedException on divergence.</summary>

@@ -44,12 +44,11 @@ public sealed class ReferenceEngine : ITrainingEngine
             }
 
             var ms = clock.Elapsed.TotalMilliseconds;
-            if (checkpoints.AfterStep(trainer.State, outcome.EpochCompleted) is { } written)
+            observer.OnStep(trainer.State, outcome, new StepTimings(ms, Workers: 1, ComputeMs: ms));
+            if (checkpoints.AfterStep(trainer.State, outcome.EpochCompleted) is { } written) // after OnStep, as the coordinator does
             {
                 events?.OnEvent(written);
             }
-
-            observer.OnStep(trainer.State, outcome, new StepTimings(ms, Workers: 1, ComputeMs: ms));
         }
 
         if (checkpoints.Final(trainer.State) is { } last)

@@ -1,11 +1,13 @@
 // One `train` run from resolved options to files on disk:
 //   1. data (DatasetLoader), 2. architecture (--layers, else --init's shapes, else [F,128,K]) checked
 //   against the data, 3. initial weights (--init or the seeded initializer), 4. resume point,
-//   5. the engine's steps → metrics row, the console view (live or plain lines), test evaluation per epoch
-//   (→ the --metrics sidecar <name>.epochs.csv), the "DistBackprop" meter from the coordinator's events;
-//   resume checkpoints are the engine's (its coordinator's CheckpointWriter: periodic, epoch ends, final),
-//   6. --out and --onnx — also after Ctrl+C; never after divergence (the last good checkpoint is kept and
-//   named instead); --plot from the steps and epochs kept in memory.
+//   5. the engine's steps → metrics row, the console view (live or plain lines), at each epoch end the
+//   validation set (--val-split: early stopping's observation, --best-out when it improved) and the test set
+//   (→ the --metrics sidecar <name>.epochs.csv), the "DistBackprop" meter from the coordinator's events; resume
+//   checkpoints are the engine's (its coordinator's CheckpointWriter: periodic, epoch ends, final — written after
+//   this step's observer call, so an epoch-end checkpoint holds early stopping's state of that epoch),
+//   6. --out and --onnx — also after Ctrl+C and after early stopping; never after divergence (the last good
+//   checkpoint is kept and named instead); --plot from the steps and epochs kept in memory.
 // --tensorboard is one more observer of steps and epochs, called where the metrics and epochs files are written.
 // Leaves out: option parsing (Configuration/*) and the shard computation (ITrainingEngine).
 using System.Globalization;
@@ -39,6 +41,7 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
     private TrainingOptions O => _bound.Value;
     private DataSplit? _data;
     private Evaluator? _evaluator;
+    private Evaluator? _validator;
     private MetricsWriter? _metrics;
     private EpochsFile? _epochsFile;
     private TensorBoardWriter? _tensorBoard;
@@ -84,7 +87,7 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
     {
         var o = O;
         _progress.Line($"{_title}: kernels {KernelInfo.Describe()}");
-        var data = _data = DatasetLoader.Load(o.Data, new DataOptions(o.Seed, o.TestSplit, _context.Environment.DataDirectory));
+        var data = _data = DatasetLoader.Load(o.Data, new DataOptions(o.Seed, o.TestSplit, _context.Environment.DataDirectory, o.ValSplit));
         var train = data.Train;
         var spec = ResolveSpec(train);
         if (o.Batch > train.Count)
@@ -93,8 +96,9 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
         }
 
         var initial = o.Init is not null ? ModelFile.LoadFor(o.Init, spec) : Initializer.Create(spec, o.Seed);
-        var config = new TrainingConfig(spec, _resolved.Optimizer, o.Batch, _resolved.Epochs, _resolved.MaxSteps, o.Seed, !o.NoShuffle, _resolved.Shards);
-        if (config.Validate() is { } problem)
+        var r = _resolved;
+        var config = new TrainingConfig(spec, r.Optimizer, o.Batch, r.Epochs, r.MaxSteps, o.Seed, !o.NoShuffle, r.Shards, r.Schedule, r.ClipGradNorm, r.EarlyStop);
+        if (config.Validate(train.Count) is { } problem)
         {
             throw new UsageException(problem);
         }
@@ -106,8 +110,9 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
         };
         var engine = _context.EngineFactory(EngineContext());
 
+        var held = data.Validation is { } v ? string.Create(CultureInfo.InvariantCulture, $"{v.Count} validation samples (held out), ") : string.Empty;
         _progress.Line(string.Create(CultureInfo.InvariantCulture,
-            $"data {train.Name}: {train.Count} training samples, {data.Test?.Count ?? 0} test samples, {train.FeatureCount} features, {train.Classes} classes"));
+            $"data {train.Name}: {train.Count} training samples, {held}{data.Test?.Count ?? 0} test samples, {train.FeatureCount} features, {train.Classes} classes"));
         _progress.Line($"model {spec}, {spec.ParameterCount} parameters; {Describe(config)}");
         _progress.Line($"engine: {engine.Describe(job)}");
         if (resume is not null)
@@ -116,10 +121,11 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
         }
 
         _evaluator = data.Test is not null ? new Evaluator(spec) : null;
+        _validator = data.Validation is not null ? new Evaluator(spec) : null;
         try
         {
             _metrics = o.Metrics is not null ? OpenMetrics(o.Metrics) : null;
-            _epochsFile = o.Metrics is not null ? OpenEpochs(o.Metrics, data.Test is not null) : null;
+            _epochsFile = o.Metrics is not null ? OpenEpochs(o.Metrics, data.Test is not null, data.Validation is not null) : null;
             _tensorBoard = o.Tensorboard is not null ? OpenTensorBoard(o.Tensorboard) : null;
             TrainingState state;
             try
@@ -149,7 +155,6 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
     void ITrainingObserver.OnStart(TrainingState state)
     {
         _state = state;
-
         var c = state.Config;
         _progress.Start(RunInfo.From(_title, state.TotalSteps == long.MaxValue ? 0 : state.TotalSteps, state.StepsPerEpoch, c.Epochs ?? 0, c.Spec.ToString(), c.BatchSize));
     }
@@ -176,8 +181,9 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
     void ITrainingObserver.OnStep(TrainingState state, StepOutcome outcome, StepTimings timings)
     {
         _metrics?.Write(outcome, timings);
-        _tensorBoard?.Step(outcome, timings, state.Config.Optimizer.LearningRate);
-        _progress.Step(new StepSample(outcome.Step, outcome.Epoch, outcome.Loss, outcome.Accuracy, outcome.Samples, timings.StepMs, timings.Workers));
+        _tensorBoard?.Step(outcome, timings, outcome.LearningRate);
+        _progress.Step(new StepSample(outcome.Step, outcome.Epoch, outcome.Loss, outcome.Accuracy, outcome.Samples, timings.StepMs, timings.Workers,
+            outcome.LearningRate, outcome.GradNorm));
         _epoch.Add(outcome.Loss, outcome.Accuracy, outcome.Samples);
         if (O.Plot is not null)
         {
@@ -186,24 +192,69 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
 
         if (outcome.EpochCompleted)
         {
-            var test = _evaluator is not null && _data?.Test is { } t ? _evaluator.Evaluate(state.Parameters, t) : null;
-            var (loss, accuracy) = _epoch.Take();
-            var epoch = test is null
-                ? new EpochSample(outcome.Epoch, outcome.Step, loss, accuracy)
-                : new EpochSample(outcome.Epoch, outcome.Step, loss, accuracy, test.Loss, test.Accuracy, test.Samples);
-            _progress.Epoch(epoch);
-            _epochEvent = epoch.ToEvent();
-            _tensorBoard?.Epoch(epoch);
-            _meter.Record(_epochEvent);
-            if (test is not null)
+            EndOfEpoch(state, outcome);
+        }
+    }
+
+    // validation (early stopping, --best-out), test figures, the epoch line, event, sidecar row
+    private void EndOfEpoch(TrainingState state, StepOutcome outcome)
+    {
+        var validation = _validator is not null && _data?.Validation is { } v ? _validator.Evaluate(state.Parameters, v) : null;
+        var decision = default(EarlyStopDecision);
+        if (validation is not null)
+        {
+            decision = state.ObserveValidation(outcome.Epoch, validation.Loss);
+            if (decision.Improved && O.BestOut is { } best)
             {
-                _epochsFile?.Write(epoch);
-                if (_rows.Count > 0)
-                {
-                    _rows[^1] = _rows[^1] with { TestLoss = test.Loss, TestAccuracy = test.Accuracy };
-                }
+                EnsureDirectory(best);
+                ModelFile.Save(best, state.Config.Spec, state.Parameters, BestMetadata(state, outcome.Epoch, validation));
             }
         }
+
+        var test = _evaluator is not null && _data?.Test is { } t ? _evaluator.Evaluate(state.Parameters, t) : null;
+        var (loss, accuracy) = _epoch.Take();
+        var epoch = new EpochSample(outcome.Epoch, outcome.Step, loss, accuracy);
+        if (test is not null)
+        {
+            epoch = epoch with { TestLoss = test.Loss, TestAccuracy = test.Accuracy, TestSamples = test.Samples };
+        }
+
+        if (validation is not null)
+        {
+            epoch = epoch with { ValLoss = validation.Loss, ValAccuracy = validation.Accuracy, ValSamples = validation.Samples, BestValEpoch = state.EarlyStopping.BestEpoch };
+        }
+
+        _progress.Epoch(epoch);
+        _epochEvent = epoch.ToEvent();
+        _tensorBoard?.Epoch(epoch);
+        _meter.Record(_epochEvent);
+        if (test is not null || validation is not null)
+        {
+            _epochsFile?.Write(epoch);
+        }
+
+        if (test is not null && _rows.Count > 0)
+        {
+            _rows[^1] = _rows[^1] with { TestLoss = test.Loss, TestAccuracy = test.Accuracy };
+        }
+
+        if (decision.Stop)
+        {
+            var es = state.EarlyStopping;
+            _progress.Line(string.Create(CultureInfo.InvariantCulture,
+                $"early stopping after epoch {outcome.Epoch + 1}: the validation loss has not improved for {es.EpochsWithoutImprovement} epochs (best {es.BestLoss:F4} at epoch {es.BestEpoch + 1})"));
+        }
+    }
+
+    /// <summary>--best-out's metadata: the run's, with the epoch (1-based) and validation figures of the best model.</summary>
+    private List<KeyValuePair<string, string>> BestMetadata(TrainingState state, int epoch, EvaluationResult validation)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var m = Metadata(state);
+        m.Add(new("best_epoch", (epoch + 1).ToString(c)));
+        m.Add(new("val_loss", validation.Loss.ToString("R", c)));
+        m.Add(new("val_accuracy", validation.Accuracy.ToString("R", c)));
+        return m;
     }
 
     private void Finish(TrainingState state)
@@ -227,6 +278,11 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
         {
             Core.Interchange.OnnxExport.Save(o.Onnx, state.Config.Spec, state.Parameters, Metadata(state));
             _progress.Line($"ONNX model written to {o.Onnx}");
+        }
+
+        if (O.BestOut is { } bestOut && state.EarlyStopping.BestEpoch >= 0)
+        {
+            _progress.Line($"best model (epoch {state.EarlyStopping.BestEpoch + 1}) in {bestOut}");
         }
 
         if (_evaluator is not null && _data?.Test is { } test && (stopped || !(state.Step > 0 && state.Position == 0)))
@@ -303,16 +359,9 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
             problems.Add($"{from}: input size {sizes[0]} does not match the data's {train.FeatureCount} features ({train.Name})");
         }
 
-        if (!ModelSpec.OutputsFit(sizes[^1], train.Classes))
+        if (!OutputsFit(sizes[^1], train.Classes))
         {
             problems.Add($"{from}: output size {sizes[^1]} does not match the data's {train.Classes} classes ({train.Name})");
-        }
-
-        if (ModelSpec.SizeProblem(sizes, Math.Clamp(o.Batch, 1, train.Count)) is { } tooLarge) // a batch beyond the data is refused after this
-        {
-            problems.Add(from.Length > 0
-                ? $"{from}: {tooLarge}"
-                : $"{_bound.Name(nameof(o.Data))} {train.Name}: the default model for its {train.FeatureCount:N0} features is too large: {tooLarge}; pass {_bound.Name(nameof(o.Layers))} with smaller layers");
         }
 
         if (problems.Count > 0)
@@ -320,8 +369,12 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
             throw new UsageException(problems);
         }
 
-        return new ModelSpec(sizes, _resolved.Activation, _resolved.Loss);
+        var regularization = new Regularization(_resolved.Dropout, _resolved.LabelSmoothing, o.Seed);
+        return new ModelSpec(sizes, _resolved.Activation, _resolved.Loss) { Regularization = regularization.IsNone ? Regularization.None : regularization };
     }
+
+    /// <summary>K outputs for K classes; one output (sigmoid/threshold 0.5) also fits two classes.</summary>
+    internal static bool OutputsFit(int outputs, int classes) => outputs == classes || (outputs == 1 && classes == 2);
 
     private MetricsWriter OpenMetrics(string path)
     {
@@ -348,14 +401,14 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
         };
     }
 
-    private EpochsFile? OpenEpochs(string metricsPath, bool hasTest)
+    private EpochsFile? OpenEpochs(string metricsPath, bool hasTest, bool hasValidation)
     {
         var path = EpochsFile.PathFor(metricsPath);
         try
         {
-            if (hasTest)
+            if (hasTest || hasValidation)
             {
-                return EpochsFile.Open(path);
+                return EpochsFile.Open(path, hasValidation);
             }
 
             File.Delete(path); // a stale one from an earlier run would lend this run its test figures
@@ -396,7 +449,13 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
             new("data", _data?.Train.Name ?? string.Empty),
             new("data_fingerprint", _data?.Train.Fingerprint ?? string.Empty),
         };
+        if (O.ValSplit > 0)
+        {
+            m.Add(new("val_split", O.ValSplit.ToString("R", c)));
+        }
+
         m.AddRange(state.Config.Optimizer.ToMetadata());
+        m.AddRange(CheckpointStore.TrainingMetadata(state));
         return m;
     }
 
@@ -414,7 +473,35 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
             (null, long s) => $"{s} steps",
             _ => "unbounded",
         };
-        return $"{OptimizerSettings.NameOf(opt.Kind)} lr {lr}{extra}{wd}, batch {c.BatchSize}, {length}, seed {c.Seed}{(c.Shuffle ? string.Empty : ", no shuffle")}";
+        var more = new List<string>();
+        if (c.LrSchedule.Describe() is { Length: > 0 } schedule)
+        {
+            more.Add(schedule);
+        }
+
+        if (c.ClipGradNorm is float clip)
+        {
+            more.Add($"gradient norm clipped at {clip.ToString("R", inv)}");
+        }
+
+        var reg = c.Spec.Regularization;
+        if (reg.Dropout > 0)
+        {
+            more.Add($"dropout {reg.Dropout.ToString("R", inv)}");
+        }
+
+        if (reg.LabelSmoothing > 0)
+        {
+            more.Add($"label smoothing {reg.LabelSmoothing.ToString("R", inv)}");
+        }
+
+        if (c.EarlyStopPatience is int patience)
+        {
+            more.Add($"early stop after {patience} epochs without a better validation loss");
+        }
+
+        var tail = more.Count > 0 ? "; " + string.Join(", ", more) : string.Empty;
+        return $"{OptimizerSettings.NameOf(opt.Kind)} lr {lr}{extra}{wd}, batch {c.BatchSize}, {length}, seed {c.Seed}{(c.Shuffle ? string.Empty : ", no shuffle")}{tail}";
     }
 
     private static void EnsureDirectory(string file)

@@ -1,7 +1,8 @@
 // A float32 training step allocates nothing in steady state, on one thread and with a kernel pool:
 // LoadRows + Forward + LossAndOutputDelta + Backward, then ComputeGradient with a per-layer listener
 // (an object, as the worker's streaming one), 5 × 20 times after a warm-up, counted on this thread and on each of
-// the pool's threads (KernelPool.HelperAllocatedBytes). Runs alone, so the timing of other tests stays out.
+// the pool's threads (KernelPool.HelperAllocatedBytes); also with dropout and label smoothing (masks drawn every step).
+// Runs alone, so the timing of other tests stays out.
 using DistBackprop.Core.Data;
 using DistBackprop.Core.Model;
 using DistBackprop.Core.Tensors;
@@ -18,14 +19,19 @@ public sealed class AllocationTestsCollection
 public sealed class AllocationTests(ITestOutputHelper output)
 {
     [Theory]
-    [InlineData(1, Activation.Relu)]
-    [InlineData(2, Activation.Relu)]
-    [InlineData(2, Activation.Sigmoid)]
-    [InlineData(3, Activation.Tanh)]
-    public void Train_step_allocates_nothing_after_warm_up(int threads, Activation hidden)
+    [InlineData(1, Activation.Relu, false)]
+    [InlineData(2, Activation.Relu, false)]
+    [InlineData(2, Activation.Sigmoid, false)]
+    [InlineData(3, Activation.Tanh, false)]
+    [InlineData(1, Activation.Relu, true)]
+    [InlineData(2, Activation.Tanh, true)]
+    public void Train_step_allocates_nothing_after_warm_up(int threads, Activation hidden, bool regularized)
     {
         using var pool = new KernelPool(threads);
-        var spec = new ModelSpec([230, 96, 64, 10], hidden, LossKind.SoftmaxCrossEntropy);
+        var spec = new ModelSpec([230, 96, 64, 10], hidden, LossKind.SoftmaxCrossEntropy)
+        {
+            Regularization = regularized ? new Regularization(0.2f, 0.1f, Seed: 4) : Regularization.None,
+        };
         const int rows = 48;
         Assert.True((long)rows * 230 * 96 >= Gemm.Blocked.MinParallelWork, "the first layer no longer reaches the pool's helpers");
         var data = RandomData(spec.Inputs, spec.Outputs, 200);
@@ -34,14 +40,15 @@ public sealed class AllocationTests(ITestOutputHelper output)
         var indices = Enumerable.Range(10, rows).ToArray();
         var mlp = new Mlp<float>(spec, rows, pool);
         var listener = new CountingListener();
+        long step = 0;
 
         void Step()
         {
-            mlp.LoadRows(data, indices);
-            mlp.Forward(parameters, rows);
+            mlp.LoadRows(data, indices, training: true);
+            mlp.ForwardTraining(parameters, rows, step);
             mlp.LossAndOutputDelta(rows);
             mlp.Backward(parameters, gradient, rows);
-            mlp.ComputeGradient(parameters, gradient, data, indices, listener);
+            mlp.ComputeGradient(parameters, gradient, data, indices, step++, listener);
         }
 
         for (var i = 0; i < 30; i++)
@@ -68,7 +75,7 @@ public sealed class AllocationTests(ITestOutputHelper output)
         }
 
         Assert.Equal(130 * spec.LayerCount, listener.Calls);
-        output.WriteLine($"threads={threads} {hidden}: this thread {thread} B, pool threads {helpers} B over 20 steps (least of 5 windows)");
+        output.WriteLine($"threads={threads} {hidden}{(regularized ? " dropout + smoothing" : string.Empty)}: this thread {thread} B, pool threads {helpers} B over 20 steps (least of 5 windows)");
         Assert.Equal(0, thread);
         Assert.Equal(0, helpers);
     }

@@ -69,6 +69,25 @@ public sealed class LiveViewTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_frame_shows_the_steps_learning_rate_and_gradient_norm_and_the_validation_columns()
+    {
+        var m = new LiveModel();
+        m.Start(RunInfo.From("distbackprop train", totalSteps: 500, stepsPerEpoch: 125, configEpochs: 4));
+        m.Step(new StepSample(250, 1, 0.5, 0.9, 64, 2, 2, LearningRate: 0.0123456f, GradNorm: 1.23456));
+        m.Epoch(new EpochSample(0, 125, 1.2869, 0.672, 0.6489, 0.872, 2000, 0.7012, 0.851, 800, BestValEpoch: 0));
+        m.Epoch(new EpochSample(1, 250, 0.9, 0.8, 0.6, 0.88, 2000, 0.7315, 0.86, 800, BestValEpoch: 0));
+        var frame = Draw(LiveRenderer.Render(m.Snapshot()));
+        output.WriteLine(frame);
+        foreach (var expected in new[] { "lr 0.01235", "grad norm 1.235", "val loss", "val acc", "0.7012 ★", "0.7315", "0.8510" })
+        {
+            Assert.Contains(expected, frame, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain("0.7315 ★", frame, StringComparison.Ordinal);
+        Assert.DoesNotContain("val loss", Draw(LiveRenderer.Render(Model().Snapshot())), StringComparison.Ordinal); // no --val-split, no columns
+    }
+
+    [Fact]
     public void Before_the_first_step_the_frame_says_it_waits_and_an_unbounded_run_has_no_step_bar()
     {
         var m = new LiveModel();

@@ -23,6 +23,12 @@ public sealed class PlainLineTests : IDisposable
         Assert.Equal("epoch 1/2 done  train loss 1.2869  acc 0.672  0.5 s",
             PlainProgress.EpochLine(info, new EpochSample(0, 125, 1.28694, 0.6719), TimeSpan.FromSeconds(0.5)));
 
+        // --val-split: the validation figures before the test ones, "best" on the epoch with the lowest validation loss so far
+        Assert.Equal("epoch 2/2 done  train loss 0.4667  acc 0.909  val loss 0.3402  acc 0.9300 (800 samples, best)  test loss 0.3317  acc 0.9375 (2000 samples)  1.7 s",
+            PlainProgress.EpochLine(info, new EpochSample(1, 250, 0.46671, 0.90912, 0.33169, 0.9375, 2000, 0.34022, 0.93, 800, BestValEpoch: 1), TimeSpan.FromSeconds(1.72)));
+        Assert.Equal("epoch 2/2 done  train loss 0.4667  acc 0.909  val loss 0.3402  acc 0.9300 (800 samples)  1.7 s",
+            PlainProgress.EpochLine(info, new EpochSample(1, 250, 0.46671, 0.90912, ValLoss: 0.34022, ValAccuracy: 0.93, ValSamples: 800, BestValEpoch: 0), TimeSpan.FromSeconds(1.72)));
+
         // unbounded: "?" steps and no "/N" epochs; --max-steps cuts the epochs shown (3 steps of 125 per epoch → 1 epoch)
         var open = RunInfo.From("t", totalSteps: 0, stepsPerEpoch: 125, configEpochs: 0);
         Assert.Equal("step 7/?  epoch 3  loss 2.0000  acc 0.500  0 samples/s", PlainProgress.StepLine(open, new StepSample(7, 2, 2, 0.5, 64, 0, 1), 0));
