@@ -22,7 +22,7 @@ public class CoordinatorProtocolTests(ITestOutputHelper output) : HostedTestKit(
     [Fact]
     public void Silent_worker_past_its_deadline_loses_its_shard_and_the_step_completes()
     {
-        var (coordinator, events, config) = Start(shards: 2, steps: 3, deadline: TimeSpan.FromMilliseconds(300), minWorkers: 2);
+        var (coordinator, events, config) = Start(shards: 2, steps: 3, deadline: TimeSpan.FromSeconds(1), minWorkers: 2); // long enough that a answers its own shard in time on a loaded machine (only the current assignee fills a slot)
         var a = new FakeWorker(this, "a", coordinator);
         var b = new FakeWorker(this, "b", coordinator);
         a.Join();

@@ -77,7 +77,7 @@ public sealed class WorkerSpecs(ITestOutputHelper output) : HostedTestKit(output
         var (coordinator2, worker2, _) = Start("w2");
         Join(coordinator2, worker2);
         Watch(worker2);
-        coordinator2.Ref.Tell(PoisonPill.Instance);
+        Sys.Stop(coordinator2.Ref);
         ExpectTerminated(worker2);
     }
 

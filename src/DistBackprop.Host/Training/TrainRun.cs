@@ -359,9 +359,16 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
             problems.Add($"{from}: input size {sizes[0]} does not match the data's {train.FeatureCount} features ({train.Name})");
         }
 
-        if (!OutputsFit(sizes[^1], train.Classes))
+        if (!ModelSpec.OutputsFit(sizes[^1], train.Classes))
         {
             problems.Add($"{from}: output size {sizes[^1]} does not match the data's {train.Classes} classes ({train.Name})");
+        }
+
+        if (ModelSpec.SizeProblem(sizes, Math.Clamp(o.Batch, 1, train.Count)) is { } tooLarge) // a batch beyond the data is refused after this
+        {
+            problems.Add(from.Length > 0
+                ? $"{from}: {tooLarge}"
+                : $"{_bound.Name(nameof(o.Data))} {train.Name}: the default model for its {train.FeatureCount:N0} features is too large: {tooLarge}; pass {_bound.Name(nameof(o.Layers))} with smaller layers");
         }
 
         if (problems.Count > 0)
@@ -372,9 +379,6 @@ public sealed class TrainRun : ITrainingObserver, ITrainingEventObserver
         var regularization = new Regularization(_resolved.Dropout, _resolved.LabelSmoothing, o.Seed);
         return new ModelSpec(sizes, _resolved.Activation, _resolved.Loss) { Regularization = regularization.IsNone ? Regularization.None : regularization };
     }
-
-    /// <summary>K outputs for K classes; one output (sigmoid/threshold 0.5) also fits two classes.</summary>
-    internal static bool OutputsFit(int outputs, int classes) => outputs == classes || (outputs == 1 && classes == 2);
 
     private MetricsWriter OpenMetrics(string path)
     {
