@@ -117,7 +117,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
         Receive<Terminated>(HandleTerminated);
         Receive<DeadlineTick>(_ => HandleDeadlineTick());
         Receive<StatusTick>(_ => Publish(Status()));
-        Receive<StopTraining>(_ => HandleStop());
+        Receive<StopTraining>(m => m.IsLocal, _ => HandleStop()); // only this process's own StopTraining.Instance
         Receive<WorkerLeaving>(HandleLeaving);
         Receive<WorkDeclined>(HandleDeclined);
         Receive<SubscribeProgress>(_ => HandleSubscribe());
@@ -200,7 +200,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
     }
 
     private RegistrationAccepted Accepted(IActorRef worker) =>
-        new(_settings.CoordinatorId, _model, _settings.Dataset, _maxShardRows, _settings.KernelPath, _transport.Admit(worker));
+        new(_settings.CoordinatorId, _model, _settings.Dataset, _maxShardRows, _settings.KernelPath, _transport.Admit(worker, _workers.TryGetValue(worker, out var wi) ? wi.Id : ""));
 
     private void HandleReady(WorkerReady m)
     {
@@ -883,7 +883,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers
 
         foreach (var s in _subscribers)
         {
-            s.Tell(e);
+            s.Tell(TrainingEvents.ForSubscriber(e, s)); // the final weights stay on this node
         }
     }
 

@@ -63,5 +63,6 @@ public static class DistBackpropCli
         yield return BenchCommand.Create(context);
         yield return MonitorCommand.Create(context);
         yield return DownloadCommand.Create(context);
+        yield return TokenCommand.Create(context);
     }
 }
