@@ -190,10 +190,21 @@ public static class AkkaBuilderExtensions
         });
     }
 
-    /// <summary>A worker node: starts /user/worker, which finds the coordinator through cluster membership.</summary>
+    /// <summary>A worker node: starts /user/worker, which finds the coordinator through cluster membership. With TLS the worker's channel
+    /// uses the node's certificate, and its id is made the certificate's ("NAME/id"): the coordinator checks that prefix.</summary>
     public static AkkaConfigurationBuilder WithDistBackpropWorker(this AkkaConfigurationBuilder builder, DistBackpropAkkaOptions options, WorkerSettings settings)
     {
+        ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(settings);
+        if (options.Tls is { } tls)
+        {
+            settings = settings with
+            {
+                Tls = settings.Tls ?? tls,
+                WorkerId = tls.Identity.Owns(settings.WorkerId) ? settings.WorkerId : tls.Identity.WorkerId(settings.WorkerId),
+            };
+        }
+
         return builder.WithDistBackprop(options, (system, registry) =>
             registry.Register<Worker>(system.ActorOf(Worker.Props(settings), "worker")));
     }

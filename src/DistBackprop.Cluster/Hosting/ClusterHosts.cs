@@ -143,7 +143,6 @@ public static class ClusterWorkerHost
             var lost = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             var incarnation = settings with
             {
-                Tls = options.Tls,
                 OnRefused = r =>
                 {
                     settings.OnRefused?.Invoke(r);
