@@ -195,7 +195,8 @@ public sealed class NodeProcess : IDisposable
         return port;
     }
 
-    public static string SeedAddress(int port) => $"akka.tcp://distbackprop@127.0.0.1:{port}";
+    /// <summary>The seed address of a coordinator on this port in the secure default (akka.ssl.tcp; workers also accept akka.tcp and rewrite it).</summary>
+    public static string SeedAddress(int port) => $"akka.ssl.tcp://distbackprop@127.0.0.1:{port}";
 
     private static void Append(StringBuilder sb, string? line)
     {
