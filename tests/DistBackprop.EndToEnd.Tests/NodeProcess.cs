@@ -55,15 +55,28 @@ public sealed class NodeProcess : IDisposable
     public static NodeProcess Start(string name, string directory, params string[] args) => Start(name, directory, null, args);
 
     /// <summary>Starts <c>distbackprop {args}</c> in <paramref name="directory"/> with <paramref name="environment"/> added (e.g. DistBackprop__Cluster__… timings).</summary>
-    public static NodeProcess Start(string name, string directory, IReadOnlyDictionary<string, string>? environment, params string[] args)
+    public static NodeProcess Start(string name, string directory, IReadOnlyDictionary<string, string>? environment, params string[] args) =>
+        Start(name, directory, environment, [], args);
+
+    /// <summary>As <see cref="Start(string, string, IReadOnlyDictionary{string, string}?, string[])"/>, under <c>prlimit --nofile=N:N</c>
+    /// (which execs the program: the process id is the program's).</summary>
+    public static NodeProcess StartWithFileLimit(string name, string directory, int files, IReadOnlyDictionary<string, string>? environment, params string[] args) =>
+        Start(name, directory, environment, ["prlimit", $"--nofile={files}:{files}"], args);
+
+    private static NodeProcess Start(string name, string directory, IReadOnlyDictionary<string, string>? environment, string[] launcher, string[] args)
     {
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(launcher.Length > 0 ? launcher[0] : "dotnet")
         {
             WorkingDirectory = directory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var a in launcher.Skip(1).Concat(launcher.Length > 0 ? ["dotnet"] : []))
+        {
+            info.ArgumentList.Add(a);
+        }
+
         info.ArgumentList.Add(Program);
         foreach (var a in args)
         {

@@ -137,6 +137,7 @@ public static class AkkaBuilderExtensions
                     akka.remote.flush-wait-on-shutdown = {{Ms(options.AcceptableHeartbeatPause < TimeSpan.FromSeconds(2) ? options.AcceptableHeartbeatPause : TimeSpan.FromSeconds(2))}}
                     akka.cluster.run-coordinated-shutdown-when-down = on
                     akka.cluster.shutdown-after-unsuccessful-join-seed-nodes = off
+                    akka.remote.dot-netty.tcp.connection-timeout = 10s
                     akka.remote.dot-netty.tcp.maximum-frame-size = {{frame}}b
                     akka.remote.dot-netty.tcp.send-buffer-size = {{frame}}b
                     akka.remote.dot-netty.tcp.receive-buffer-size = {{frame}}b
