@@ -64,5 +64,6 @@ public static class DistBackpropCli
         yield return MonitorCommand.Create(context);
         yield return DownloadCommand.Create(context);
         yield return TokenCommand.Create(context);
+        yield return CertCommand.Create(context);
     }
 }

@@ -154,7 +154,7 @@ public static class WorkerCommand
             $"model {descriptor?.ToString() ?? "from the coordinator"}; data {(own is null ? "from the coordinator" : $"{own.Name} ({own.Count} samples, fingerprint {own.Fingerprint})")}");
         using var loggers = NodeLog.Factory(context.Err, o.Verbose);
         var exit = ClusterWorkerHost.RunAsync(akka!, settings, loggers,
-            incarnationStarted: a => Line($"worker node up at {a}; joining {string.Join(", ", seeds)} (retrying until a coordinator answers)"),
+            incarnationStarted: a => Line($"worker node up at {a}; joining {string.Join(", ", akka.EffectiveSeedNodes())} (retrying until a coordinator answers)"),
             context.Cancellation).GetAwaiter().GetResult();
         if (exit.Refused)
         {
