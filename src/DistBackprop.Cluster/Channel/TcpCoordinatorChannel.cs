@@ -65,6 +65,11 @@ public sealed class TcpCoordinatorChannel : ICoordinatorTransport, IChannelAccep
 
     private long _hellosRefused;
 
+    /// <summary>Hello frames accepted (channels opened).</summary>
+    public long HellosAccepted => Interlocked.Read(ref _hellosAccepted);
+
+    private long _hellosAccepted;
+
     /// <summary>A fresh 256-bit nonce per registration answer, single use (a retry's answer may be the one the worker uses);
     /// the worker's channel must present it, over TLS with a worker certificate that owns <paramref name="workerId"/>.</summary>
     public TensorChannelEndpoint? Admit(IActorRef worker, string workerId)
@@ -111,6 +116,7 @@ public sealed class TcpCoordinatorChannel : ICoordinatorTransport, IChannelAccep
             return false;
         }
 
+        Interlocked.Increment(ref _hellosAccepted);
         FrameCodec.Tune(socket);
         var c = new Connection(this, socket, stream, entry.Worker, peer);
         _all[c] = 0;

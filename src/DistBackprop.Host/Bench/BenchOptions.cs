@@ -38,7 +38,8 @@ public sealed record ThreadSplit(int Threads, int Workers, int ThreadsPerWorker)
 }
 
 /// <summary>One measurement to make.</summary>
-public sealed record BenchCase(BenchWorkload Workload, BenchMode Mode, ThreadSplit Split, int Batch, TimeSpan Duration);
+/// <summary>One combination; <paramref name="Insecure"/>: cluster mode over plain TCP (`--insecure`) instead of the secure default.</summary>
+public sealed record BenchCase(BenchWorkload Workload, BenchMode Mode, ThreadSplit Split, int Batch, TimeSpan Duration, bool Insecure = false);
 
 public sealed record BenchOptions(
     IReadOnlyList<BenchWorkload> Workloads,
@@ -48,7 +49,8 @@ public sealed record BenchOptions(
     int? Batch,
     TimeSpan Duration,
     bool Json,
-    bool Plain)
+    bool Plain,
+    bool Insecure = false)
 {
     public const double DefaultSeconds = 10;
 
@@ -57,7 +59,7 @@ public sealed record BenchOptions(
         [.. from w in Workloads
             from m in Modes
             from t in Threads
-            select new BenchCase(w, m, ThreadSplit.For(m, t, Workers), Batch ?? w.Batch, Duration)];
+            select new BenchCase(w, m, ThreadSplit.For(m, t, Workers), Batch ?? w.Batch, Duration, Insecure)];
 
     /// <summary>
     /// Checks and expands the raw option values; every problem is collected and thrown as one

@@ -205,7 +205,7 @@ public class ChannelClusterTests(ITestOutputHelper output) : HostedTestKit(outpu
         private readonly Mlp<float> _mlp = new(TestData.Spec, 64);
         private readonly int _parameters;
 
-        public RawChannel(TensorChannelEndpoint endpoint, int parameters, Security.NodeCredentials credentials)
+        public RawChannel(TensorChannelEndpoint endpoint, int parameters, DistBackprop.Cluster.Security.NodeCredentials credentials)
         {
             _parameters = parameters;
             _socket.Connect(endpoint.Host, endpoint.Port);
