@@ -175,11 +175,8 @@ public static class AkkaBuilderExtensions
         if (options.Role != NodeRole.Local && options.TensorTransport == TensorTransportKind.Tcp)
         {
             options.ControlFrameSize = FrameBudget.ControlFrameSize(config.BatchSize, config.Shards); // tensors never travel in Akka frames
-            settings = settings with
-            {
-                TensorChannel = (settings.TensorChannel ?? new TensorChannelOptions(options.Host, options.EffectiveTensorPort, options.PublicHost, AnyPortIfTaken: options.TensorPort is null))
-                    with { Tls = options.Tls, SharedPort = options.SharedServicePort },
-            };
+            var channel = settings.TensorChannel ?? new TensorChannelOptions(options.Host, options.EffectiveTensorPort, options.PublicHost, AnyPortIfTaken: options.TensorPort is null);
+            settings = settings with { TensorChannel = channel with { Tls = options.Tls, SharedPort = options.SharedServicePort } };
         }
 
         return builder.WithDistBackprop(options, (system, registry) =>

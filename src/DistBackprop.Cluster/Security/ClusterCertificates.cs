@@ -2,8 +2,8 @@
 // with the node's role in a SAN URI (urn:distbackprop:role:worker), PEM in and out, and the CA's SHA-256
 // fingerprint that join tokens carry. All with System.Security.Cryptography; nothing touches the system store.
 // Leaves out: where files live (StateDirectory), who may get a certificate (EnrolmentAuthority), validation (ClusterTrust).
-using System.Formats.Asn1;
 using System.Buffers.Text;
+using System.Formats.Asn1;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using DistBackprop.Cluster.Hosting;

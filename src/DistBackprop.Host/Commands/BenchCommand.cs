@@ -36,7 +36,8 @@ public static class BenchCommand
             context.Verbose = parseResult.GetValue<bool>("--verbose");
             var options = BenchOptions.Parse(parseResult.GetValue(workload), parseResult.GetValue(mode), parseResult.GetValue(threads),
                 parseResult.GetValue(workers), parseResult.GetValue(batch), parseResult.GetValue(seconds),
-                parseResult.GetValue(json), parseResult.GetValue<bool>("--plain"), context.ProcessorCount) with { Insecure = parseResult.GetValue(insecure) };
+                parseResult.GetValue(json), parseResult.GetValue<bool>("--plain"), context.ProcessorCount) with
+            { Insecure = parseResult.GetValue(insecure) };
             return Execute(context, options);
         }));
         return command;

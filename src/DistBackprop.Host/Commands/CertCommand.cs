@@ -76,6 +76,6 @@ public static class CertCommand
 
             return ExitCodes.Ok;
         }));
-        return new Command("cert", "PEM certificates of this machine's cluster CA for bring-your-own deployments (see `cert create`).") { create };
+        return new Command("cert", "PEM certificates of this machine's cluster CA for bring-your-own deployments. Example: distbackprop cert create --role worker --name workers --out tls") { create };
     }
 }

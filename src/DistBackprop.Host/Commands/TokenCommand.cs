@@ -56,7 +56,7 @@ public static class TokenCommand
             context.Err.WriteLine($"token {token.Redacted} for {roleText} nodes, valid until {DateTimeOffset.UtcNow + span:u}{(seed is null ? "; put the coordinator's address in --seed-nodes" : "")}");
             return ExitCodes.Ok;
         }));
-        var command = new Command("token", "Join tokens for new workers and monitors (see `token create`).") { create };
+        var command = new Command("token", "Join tokens for new workers and monitors. Example: distbackprop token create --role monitor --ttl 30m") { create };
         return command;
     }
 
