@@ -5,7 +5,9 @@
 #   deploy/run-local.sh [WORKERS=2] [extra coordinator options…]
 #   e.g. deploy/run-local.sh 3 --epochs 2 --out model.safetensors
 # Environment: PORT (4053), LOGS (a temp folder), CONFIGURATION (Release), THREADS (kernel threads per worker,
-# default max(1, cores / WORKERS)).
+# default max(1, cores / WORKERS)), STATE (the cluster's state dir: CA, certificates, tokens; default $LOGS/state).
+# Secure by default: a join token is made first (`token create`, which also creates the CA), so the workers can
+# enrol before the coordinator is up; INSECURE=1 runs plain TCP instead.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 workers=${1:-2}
@@ -21,7 +23,18 @@ echo "building src/DistBackprop.Host ($configuration)…"
 dotnet build "$root/src/DistBackprop.Host" -c "$configuration" -v quiet -nologo >"$logs/build.log" 2>&1 \
   || { echo "build failed, see $logs/build.log" >&2; exit 1; }
 bin="$root/src/DistBackprop.Host/bin/$configuration/net10.0/distbackprop.dll"
-seed="akka.tcp://distbackprop@127.0.0.1:$port"
+state=${STATE:-$logs/state}
+if [ "${INSECURE:-0}" = 1 ]; then
+  seed="akka.tcp://distbackprop@127.0.0.1:$port"
+  worker_security=(--insecure)
+  coordinator_security=(--insecure)
+else
+  seed="akka.ssl.tcp://distbackprop@127.0.0.1:$port"
+  token=$(dotnet "$bin" token create --state-dir "$state" 2>"$logs/token.log" | sed -n 's/^join: .* --join \([^ ]*\).*$/\1/p')
+  [ -n "$token" ] || { echo "token create failed, see $logs/token.log" >&2; exit 1; }
+  worker_security=(--state-dir "$state" --join "$token")
+  coordinator_security=(--state-dir "$state")
+fi
 
 pids=()
 cleanup() {
@@ -34,13 +47,13 @@ trap 'echo "stopping…"; exit 130' INT TERM
 
 # workers first: they keep retrying the seed address until the coordinator is up
 for i in $(seq 1 "$workers"); do
-  dotnet "$bin" worker --plain --host 127.0.0.1 --port 0 --seed-nodes "$seed" --threads "$threads" \
+  dotnet "$bin" worker --plain --host 127.0.0.1 --port 0 --seed-nodes "$seed" --threads "$threads" "${worker_security[@]}" \
     >"$logs/worker-$i.log" 2>&1 &
   pids+=("$!")
 done
 echo "$workers workers started ($threads kernel thread(s) each; logs in $logs)"
 # --shards defaults to --min-workers; pass --shards S among the options to override it
-dotnet "$bin" coordinator --plain --host 127.0.0.1 --port "$port" --min-workers "$workers" "$@" &
+dotnet "$bin" coordinator --plain --host 127.0.0.1 --port "$port" --min-workers "$workers" "${coordinator_security[@]}" "$@" &
 coord=$!
 set +e
 wait "$coord"

@@ -40,6 +40,7 @@ internal static class ClusterChaos
         ShardDeadline = TimeSpan.FromSeconds(60), // long: only membership or a leave may finish a step in time
         LogLevel = Akka.Event.LogLevel.InfoLevel,
         TestThrottler = true,
+        Tls = TestPki.For(role), // the secure default: mutual TLS with the test CA
     };
 
     public static string Seed(int port) => $"akka.trttl.tcp://{DistBackpropAkkaOptions.SystemName}@127.0.0.1:{port}";

@@ -118,7 +118,7 @@ public class FaultToleranceTests(ITestOutputHelper output)
             events.Print(output, e => e is TrainingNotice);
             Assert.Equal(3, resumed.Step);
             Assert.Equal(8, result.Summary.Steps);
-            Assert.Contains(result.Summary.ShardsByWorker!, c => c.WorkerId == "w2" && c.Shards >= 2 * 6);
+            Assert.Contains(result.Summary.ShardsByWorker!, c => c.WorkerId == TestPki.Id("w2") && c.Shards >= 2 * 6);
             AssertReference(config, result.Parameters, "only worker killed, another joined");
         }
         finally
@@ -169,7 +169,7 @@ public class FaultToleranceTests(ITestOutputHelper output)
         try
         {
             var result = await coordinator.WaitAsync(Budget);
-            var shards = result.Summary.ShardsByWorker!.ToDictionary(c => c.WorkerId, c => c.Shards);
+            var shards = result.Summary.ShardsByWorker!.ToDictionary(c => c.WorkerId.Replace(TestPki.Id(""), "", StringComparison.Ordinal), c => c.Shards);
             output.WriteLine($"w2 computed its first shard in step {joinedFromStep}; shards delivered: w1 {shards["w1"]}, w2 {shards["w2"]}");
             Assert.True(lateComputed > 0 && shards["w2"] > 0, "the late joiner computed nothing");
             Assert.Equal(2 * 60, shards["w1"] + shards["w2"]);
@@ -215,7 +215,7 @@ public class FaultToleranceTests(ITestOutputHelper output)
 
             events.Print(output, e => e is TrainingNotice);
             var step5 = events.Of<StepReport>().Single(r => r.Step == 5);
-            var leaving = events.Of<TrainingNotice>().Single(n => n.Message.Contains("worker w2 is leaving", StringComparison.Ordinal));
+            var leaving = events.Of<TrainingNotice>().Single(n => n.Message.Contains($"worker {TestPki.Id("w2")} is leaving", StringComparison.Ordinal));
             output.WriteLine($"w2 left during step 5 ({step5.ReassignedShards} shard(s) handed back); step 5 completed {events.TimeOf(step5) - events.TimeOf(leaving):F3} s after the hand-back; its host stopped cleanly");
             Assert.Equal(2, step5.ReassignedShards);
             Assert.Equal(0, result.Summary.TimedOutShards);
@@ -295,8 +295,8 @@ public class FaultToleranceTests(ITestOutputHelper output)
             Assert.Equal(15, result.Summary.Steps);
             Assert.Equal(9, result.Steps.Count);
             Assert.True(incarnations["w1"] >= 2 && incarnations["w2"] >= 2, "the workers should have rebuilt their actor systems");
-            Assert.Contains(result.Summary.ShardsByWorker!, c => c.WorkerId == "w1");
-            Assert.Contains(result.Summary.ShardsByWorker!, c => c.WorkerId == "w2");
+            Assert.Contains(result.Summary.ShardsByWorker!, c => c.WorkerId == TestPki.Id("w1"));
+            Assert.Contains(result.Summary.ShardsByWorker!, c => c.WorkerId == TestPki.Id("w2"));
             Assert.Equal([3, 6, 9, 12, 15], Directory.GetFiles(dir, "ckpt-*.safetensors").Select(f => CheckpointStore.LoadNewestValid(f, config.Spec).Step).Order());
             AssertReference(config, result.Parameters, "coordinator restart");
 

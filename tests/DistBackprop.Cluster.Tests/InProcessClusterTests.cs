@@ -136,6 +136,7 @@ public class InProcessClusterTests(ITestOutputHelper output)
         SerializeMessages = false,
         DowningStableAfter = TimeSpan.FromSeconds(2),
         LogLevel = Akka.Event.LogLevel.InfoLevel,
+        Tls = TestPki.For(role), // the secure default: mutual TLS with the test CA
     };
 
     private static int FreePort()

@@ -29,7 +29,7 @@ public class SerializationTests(ITestOutputHelper output) : HostedTestKit(output
         Assert.IsType<TensorSerializer>(s.FindSerializerFor(new ShardComputed(1, 0, [1f], 0, 1, 0, 0, 0)));
         Assert.IsType<TensorSerializer>(s.FindSerializerFor(new ComputeShards(1, 0, [], null)));
         Assert.IsType<HyperionSerializer>(s.FindSerializerFor(new RegisterWorker("w", "AVX2", null, null, 1)));
-        Assert.IsType<HyperionSerializer>(s.FindSerializerFor(StopTraining.Instance));
+        Assert.IsType<HyperionSerializer>(s.FindSerializerFor(SubscribeProgress.Instance));
         var guard = Assert.IsType<GuardSerializer>(s.FindSerializerFor(new NotAProjectMessage()));
         var e = Assert.Throws<SerializationException>(() => guard.ToBinary(new NotAProjectMessage()));
         Assert.Contains(nameof(NotAProjectMessage), e.Message);
@@ -107,7 +107,7 @@ public class SerializationTests(ITestOutputHelper output) : HostedTestKit(output
         // receiver expects a project message; the project's restricted serializer must refuse to materialise it.
         var open = new HyperionSerializer((ExtendedActorSystem)Sys, HyperionSerializerSettings.Default.WithDisallowUnsafeType(false));
         var bytes = open.ToBinary(new NotAProjectMessage { Text = "hello" });
-        var restricted = Sys.Serialization.FindSerializerFor(StopTraining.Instance);
+        var restricted = Sys.Serialization.FindSerializerFor(SubscribeProgress.Instance);
         Assert.ThrowsAny<Exception>(() => restricted.FromBinary(bytes, typeof(object)));
         var ok = restricted.FromBinary(restricted.ToBinary(new RegistrationRefused("why")), typeof(RegistrationRefused));
         Assert.Equal(new RegistrationRefused("why"), ok);

@@ -30,7 +30,8 @@ public sealed class BadClusterInputTests(ITestOutputHelper output)
     public async Task ModelTooBigForTheFrameSizeIsRefusedAtStart()
     {
         using var dir = new TempFolder();
-        using var coordinator = NodeProcess.Start("coordinator", dir.Path, "coordinator", "--plain", "--port", $"{NodeProcess.FreePort()}", "--max-frame-size", "64KiB");
+        var join = new ClusterJoin(dir.Path);
+        using var coordinator = NodeProcess.Start("coordinator", dir.Path, ["coordinator", "--plain", "--port", $"{NodeProcess.FreePort()}", "--max-frame-size", "64KiB", .. join.Coordinator]);
         await Expect(coordinator, async () =>
         {
             Assert.Equal(2, await coordinator.ExitCodeAsync(Quick));
@@ -75,13 +76,16 @@ public sealed class WaitingCoordinator : IAsyncLifetime
 
     public string Seed { get; private set; } = string.Empty;
 
+    public ClusterJoin Join { get; private set; } = null!;
+
     public string Directory => _dir.Path;
 
     public async Task InitializeAsync()
     {
         var port = NodeProcess.FreePort();
         Seed = NodeProcess.SeedAddress(port);
-        Node = NodeProcess.Start("coordinator", _dir.Path, "coordinator", "--plain", "--port", $"{port}", "--min-workers", "1", "--seed", "3", "--max-steps", "1000000");
+        Join = new ClusterJoin(_dir.Path);
+        Node = NodeProcess.Start("coordinator", _dir.Path, ["coordinator", "--plain", "--port", $"{port}", "--min-workers", "1", "--seed", "3", "--max-steps", "1000000", .. Join.Coordinator]);
         await Node.WaitForAsync("coordinator up at", TimeSpan.FromSeconds(60));
     }
 
@@ -111,7 +115,7 @@ public sealed class RefusedWorkerTests(WaitingCoordinator coordinator, ITestOutp
 
     private async Task Refused(string[] extra, string reason)
     {
-        using var worker = NodeProcess.Start("worker", coordinator.Directory, ["worker", "--plain", "--seed-nodes", coordinator.Seed, "--threads", "1", .. extra]);
+        using var worker = NodeProcess.Start("worker", coordinator.Directory, ["worker", "--plain", "--seed-nodes", coordinator.Seed, "--threads", "1", .. coordinator.Join.Worker, .. extra]);
         try
         {
             Assert.Equal(2, await worker.ExitCodeAsync(Timeout));

@@ -20,6 +20,7 @@ public sealed class ClusterRunTests(ITestOutputHelper output)
     public async Task CoordinatorAndTwoWorkerProcessesMatchLocalModeBitForBit()
     {
         using var dir = new TempFolder();
+        var join = new ClusterJoin(dir.Path);
         var port = NodeProcess.FreePort();
         var seed = NodeProcess.SeedAddress(port);
         string[] common = ["--plain", "--max-steps", "300", "--shards", "2", "--seed", "3"];
@@ -27,13 +28,13 @@ public sealed class ClusterRunTests(ITestOutputHelper output)
         var nodes = new List<NodeProcess>();
         try
         {
-            // a worker before the coordinator exists: it keeps retrying the seed address
-            nodes.Add(NodeProcess.Start("worker 1", dir.Path, "worker", "--plain", "--seed-nodes", seed, "--threads", "1"));
-            await nodes[0].WaitForAsync("worker node up at", Start);
+            // a worker before the coordinator exists: it keeps retrying (to enrol, then to join the seed address)
+            nodes.Add(NodeProcess.Start("worker 1", dir.Path, ["worker", "--plain", "--seed-nodes", seed, "--threads", "1", .. join.Worker]));
+            await nodes[0].WaitForAsync("until the coordinator answers", Start);
             nodes.Add(NodeProcess.Start("coordinator", dir.Path,
-                ["coordinator", .. common, "--min-workers", "2", "--port", $"{port}", "--out", clusterModel, "--metrics", dir.File("metrics.csv")]));
+                ["coordinator", .. common, "--min-workers", "2", "--port", $"{port}", "--out", clusterModel, "--metrics", dir.File("metrics.csv"), .. join.Coordinator]));
             await nodes[1].WaitForAsync("coordinator up at", Start);
-            nodes.Add(NodeProcess.Start("worker 2", dir.Path, "worker", "--plain", "--seed-nodes", seed, "--threads", "1"));
+            nodes.Add(NodeProcess.Start("worker 2", dir.Path, ["worker", "--plain", "--seed-nodes", seed, "--threads", "1", .. join.Worker]));
             var coordinator = nodes[1];
 
             Assert.Equal(0, await coordinator.ExitCodeAsync(Run));

@@ -58,6 +58,11 @@ public sealed class NodeProcess : IDisposable
     public static NodeProcess Start(string name, string directory, IReadOnlyDictionary<string, string>? environment, params string[] args) =>
         Start(name, directory, environment, [], args);
 
+    /// <summary>As <see cref="Start(string, string, IReadOnlyDictionary{string, string}?, string[])"/>, under <c>prlimit --nofile=N:N</c>
+    /// (which execs the program: the process id is the program's).</summary>
+    public static NodeProcess StartWithFileLimit(string name, string directory, int files, IReadOnlyDictionary<string, string>? environment, params string[] args) =>
+        Start(name, directory, environment, ["prlimit", $"--nofile={files}:{files}"], args);
+
     /// <summary>
     /// As <see cref="Start(string, string, IReadOnlyDictionary{string, string}?, string[])"/>, run through
     /// <paramref name="launcher"/> (e.g. <c>ip netns exec NS</c>, which execs: the process is still dotnet itself).
@@ -219,7 +224,8 @@ public sealed class NodeProcess : IDisposable
         return port;
     }
 
-    public static string SeedAddress(int port) => $"akka.tcp://distbackprop@127.0.0.1:{port}";
+    /// <summary>The seed address of a coordinator on this port in the secure default (akka.ssl.tcp; workers also accept akka.tcp and rewrite it).</summary>
+    public static string SeedAddress(int port) => $"akka.ssl.tcp://distbackprop@127.0.0.1:{port}";
 
     private static void Append(StringBuilder sb, string? line)
     {

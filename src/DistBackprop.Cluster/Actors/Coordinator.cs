@@ -73,7 +73,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers, ICoordinatorOutbox
         Receive<WorkDeclined>(m => _machine.Declined(HandleOf(Sender), m));
         Receive<DeadlineTick>(_ => _machine.Tick());
         Receive<StatusTick>(_ => Publish(_machine.Status()));
-        Receive<StopTraining>(_ => _machine.Stop());
+        Receive<StopTraining>(m => m.IsLocal, _ => _machine.Stop()); // only this process's own StopTraining.Instance
         Receive<SubscribeProgress>(_ =>
         {
             _subscribers.Add(Sender);
@@ -144,11 +144,11 @@ public sealed class Coordinator : ReceiveActor, IWithTimers, ICoordinatorOutbox
         }
     }
 
-    void ICoordinatorOutbox.Accept(WorkerHandle worker, RegistrationAccepted message)
+    void ICoordinatorOutbox.Accept(WorkerHandle worker, string workerId, RegistrationAccepted message)
     {
         if (_refs.TryGetValue(worker, out var r))
         {
-            r.Tell(message with { TensorChannel = _transport.Admit(r) });
+            r.Tell(message with { TensorChannel = _transport.Admit(r, workerId) });
         }
     }
 
@@ -229,7 +229,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers, ICoordinatorOutbox
 
         foreach (var s in _subscribers)
         {
-            s.Tell(e);
+            s.Tell(TrainingEvents.ForSubscriber(e, s)); // the final weights stay on this node
         }
     }
 

@@ -22,7 +22,7 @@ public sealed partial class Worker
         }
 
         var (pool, self, parameters) = (_serializer.Pool, Self, _mlp!.Spec.ParameterCount);
-        TcpWorkerChannel.ConnectAsync(endpoint, parameters, pool, self).ContinueWith(
+        TcpWorkerChannel.ConnectAsync(endpoint, parameters, pool, self, _settings.Tls).ContinueWith(
             t => new WorkerChannelConnected(endpoint, t.IsCompletedSuccessfully ? t.Result : null, t.Exception?.GetBaseException().Message),
             TaskContinuationOptions.ExecuteSynchronously).PipeTo(Self);
     }

@@ -47,6 +47,9 @@ public sealed record WorkerSettings
     /// take this worker's shards back before leaving anyway.</summary>
     public TimeSpan LeaveTimeout { get; init; } = TimeSpan.FromSeconds(3);
 
+    /// <summary>Cluster mode: this node's TLS credentials for the tensor channel (null: plain TCP, --insecure). Set by ClusterWorkerHost from the node options.</summary>
+    public Security.NodeCredentials? Tls { get; init; }
+
     /// <summary>Tests only: called with the socket of each tensor channel the worker opens (e.g. to cut it mid-step).</summary>
     internal Action<System.Net.Sockets.Socket>? ChannelConnected { get; init; }
 

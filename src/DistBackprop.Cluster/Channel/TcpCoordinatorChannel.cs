@@ -1,34 +1,40 @@
-// The coordinator's end of the tensor channel: a listening socket, and per worker connection one reader thread
-// (Hello, then gradient frames assembled into TensorPool arrays and handed to the coordinator as ChannelGradient)
-// and one sender thread (the newest weights queued for that worker, written straight from the snapshot array).
-// Plain blocking sockets on dedicated threads: two per worker, no per-frame buffers, no async state machines.
-// A connection that closes, resets or sends a bad frame is reported as ChannelClosed: the coordinator treats the
-// worker as failed (its shards go to others) until it registers again. Leaves out: the round protocol (Coordinator).
+// The coordinator's end of the tensor channel: connections arrive through the service port (ServicePort: TLS, caps,
+// one handshake deadline, async until authenticated) with a Hello carrying the nonce of a registration; an accepted
+// one gets one reader thread (gradient frames assembled into TensorPool arrays and handed to the coordinator as
+// ChannelGradient) and one sender thread (the newest weights queued for that worker, written straight from the
+// snapshot array). A Hello is accepted only for a live nonce and, over TLS, only with a worker certificate whose identity
+// owns the registering worker id (docs/security.md). A connection that closes, resets or sends a bad frame is reported
+// as ChannelClosed: the coordinator treats the worker as failed (its shards go to others) until it registers again.
+// Leaves out: the round protocol (Coordinator), the listener (ServicePort).
 using System.Collections.Concurrent;
-using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using Akka.Actor;
 using Akka.Event;
 using DistBackprop.Cluster.Protocol;
+using DistBackprop.Cluster.Security;
 using DistBackprop.Cluster.Serialization;
 
 namespace DistBackprop.Cluster.Channel;
 
 /// <summary>The TCP tensor transport, coordinator side.</summary>
-public sealed class TcpCoordinatorChannel : ICoordinatorTransport
+public sealed class TcpCoordinatorChannel : ICoordinatorTransport, IChannelAcceptor
 {
-    /// <summary>How long a new connection may take to say hello.</summary>
-    public static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(10);
+    /// <summary>Live nonces kept per worker (each registration answer makes one; the worker uses the one it read).</summary>
+    public const int NoncesPerWorker = 8;
 
-    private readonly Socket _listener;
+    private readonly ServicePort _port;
+    private readonly bool _ownsPort;
+    private readonly bool _secure;
     private readonly string _publicHost;
     private readonly int _parameters;
     private readonly TensorPool _pool;
     private readonly IActorRef _coordinator;
     private readonly ILoggingAdapter? _log;
-    private readonly ConcurrentDictionary<long, IActorRef> _tokens = new();
+    private readonly ConcurrentDictionary<string, (IActorRef Worker, string WorkerId, long Issued)> _nonces = new(StringComparer.Ordinal);
     private readonly Dictionary<IActorRef, Connection> _open = new(); // coordinator thread only
     private readonly ConcurrentDictionary<Connection, byte> _all = new();
+    private long _issued;
     private volatile bool _disposed;
 
     public TcpCoordinatorChannel(TensorChannelOptions options, int parameterCount, TensorPool pool, IActorRef coordinator, ILoggingAdapter? log = null)
@@ -38,33 +44,12 @@ public sealed class TcpCoordinatorChannel : ICoordinatorTransport
         _pool = pool ?? throw new ArgumentNullException(nameof(pool));
         _coordinator = coordinator ?? throw new ArgumentNullException(nameof(coordinator));
         _log = log;
-        var address = IPAddress.TryParse(options.BindHost, out var ip) ? ip
-            : Dns.GetHostAddresses(options.BindHost).FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork) ?? IPAddress.Any;
-        _listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        FrameCodec.Tune(_listener);
-        try
-        {
-            try
-            {
-                _listener.Bind(new IPEndPoint(address, options.Port));
-            }
-            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse && options.AnyPortIfTaken && options.Port != 0)
-            {
-                _log?.Warning("tensor channel: port {0} is taken; listening on any free port instead (workers are told which)", options.Port);
-                _listener.Bind(new IPEndPoint(address, 0));
-            }
-
-            _listener.Listen(64);
-        }
-        catch (SocketException e)
-        {
-            _listener.Dispose();
-            throw new IOException($"--tensor-port: cannot listen on {options.BindHost}:{options.Port} for the tensor channel ({e.SocketErrorCode}: {e.Message})", e);
-        }
-
-        Port = ((IPEndPoint)_listener.LocalEndPoint!).Port;
+        _ownsPort = options.SharedPort is null;
+        _port = options.SharedPort ?? new ServicePort(new ServicePortOptions(options.BindHost, options.Port, options.AnyPortIfTaken), options.Tls, m => _log?.Warning("{0}", m));
+        _secure = _port.IsSecure;
+        _port.Channel = this;
+        Port = _port.Port;
         _publicHost = options.PublicHost ?? options.BindHost;
-        new Thread(AcceptLoop) { IsBackground = true, Name = "tensor-channel-accept" }.Start();
     }
 
     /// <summary>The port actually listened on (useful with port 0).</summary>
@@ -75,12 +60,68 @@ public sealed class TcpCoordinatorChannel : ICoordinatorTransport
 
     private long _gradients;
 
-    /// <summary>A fresh token per registration answer; tokens are single-use (a retry's answer may be the one the worker uses).</summary>
-    public TensorChannelEndpoint? Admit(IActorRef worker)
+    /// <summary>Hello frames refused (unknown or used nonce, wrong certificate, wrong model size).</summary>
+    public long HellosRefused => Interlocked.Read(ref _hellosRefused);
+
+    private long _hellosRefused;
+
+    /// <summary>Hello frames accepted (channels opened).</summary>
+    public long HellosAccepted => Interlocked.Read(ref _hellosAccepted);
+
+    private long _hellosAccepted;
+
+    /// <summary>A fresh 256-bit nonce per registration answer, single use (a retry's answer may be the one the worker uses);
+    /// the worker's channel must present it, over TLS with a worker certificate that owns <paramref name="workerId"/>.</summary>
+    public TensorChannelEndpoint? Admit(IActorRef worker, string workerId)
     {
-        var token = Random.Shared.NextInt64(1, long.MaxValue);
-        _tokens[token] = worker;
-        return new TensorChannelEndpoint(_publicHost, Port, token);
+        var nonce = RandomNumberGenerator.GetBytes(FrameCodec.HelloNonceBytes);
+        _nonces[Convert.ToBase64String(nonce)] = (worker, workerId, Interlocked.Increment(ref _issued));
+        var mine = _nonces.Where(p => p.Value.Worker.Equals(worker)).OrderBy(p => p.Value.Issued).ToList();
+        for (var i = 0; i < mine.Count - NoncesPerWorker; i++)
+        {
+            _nonces.TryRemove(mine[i].Key, out _);
+        }
+
+        return new TensorChannelEndpoint(_publicHost, Port, nonce);
+    }
+
+    public NodeIdentity? IdentityOf(IActorRef worker) => _open.TryGetValue(worker, out var c) ? c.Identity : null;
+
+    /// <summary>ServicePort: a connection said Hello (thread-pool thread).</summary>
+    public bool Accept(Socket socket, Stream stream, FrameHeader hello, byte[] nonce, NodeIdentity? peer, out string refusal)
+    {
+        if (_disposed)
+        {
+            refusal = "the coordinator is stopping";
+            return false;
+        }
+
+        refusal = "";
+        if (!_nonces.TryRemove(Convert.ToBase64String(nonce), out var entry))
+        {
+            refusal = "Hello with an unknown or used nonce (register first)";
+        }
+        else if (_secure && (peer is null || peer.Role != Hosting.NodeRole.Worker || !peer.Owns(entry.WorkerId)))
+        {
+            refusal = $"worker {entry.WorkerId}'s channel came with the certificate of {peer?.ToString() ?? "nobody"}, which does not own that worker id";
+        }
+        else if (hello.Total != _parameters)
+        {
+            refusal = $"the worker's model has {hello.Total} parameters, the coordinator's {_parameters}";
+        }
+
+        if (refusal.Length > 0)
+        {
+            Interlocked.Increment(ref _hellosRefused);
+            return false;
+        }
+
+        Interlocked.Increment(ref _hellosAccepted);
+        FrameCodec.Tune(socket);
+        var c = new Connection(this, socket, stream, entry.Worker, peer);
+        _all[c] = 0;
+        c.Start();
+        return true;
     }
 
     public bool IsOpen(IActorRef worker) => _open.ContainsKey(worker);
@@ -139,9 +180,9 @@ public sealed class TcpCoordinatorChannel : ICoordinatorTransport
             c.Close("worker gone", report: false);
         }
 
-        foreach (var stale in _tokens.Where(p => p.Value.Equals(worker)).Select(p => p.Key).ToList())
+        foreach (var stale in _nonces.Where(p => p.Value.Worker.Equals(worker)).Select(p => p.Key).ToList())
         {
-            _tokens.TryRemove(stale, out _);
+            _nonces.TryRemove(stale, out _);
         }
     }
 
@@ -153,48 +194,40 @@ public sealed class TcpCoordinatorChannel : ICoordinatorTransport
         }
 
         _disposed = true;
-        _listener.Dispose();
+        if (_port.Channel == this)
+        {
+            _port.Channel = null;
+        }
+
+        if (_ownsPort)
+        {
+            _port.Dispose();
+        }
+
         foreach (var c in _all.Keys)
         {
             c.Close("coordinator stopped", report: false);
         }
     }
 
-    private void AcceptLoop()
-    {
-        while (!_disposed)
-        {
-            Socket socket;
-            try
-            {
-                socket = _listener.Accept();
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
-            {
-                if (!_disposed)
-                {
-                    _log?.Error("tensor channel: accept failed: {0}", e.Message);
-                }
-
-                return;
-            }
-
-            FrameCodec.Tune(socket);
-            var c = new Connection(this, socket);
-            _all[c] = 0;
-            new Thread(c.ReadLoop) { IsBackground = true, Name = "tensor-channel-read" }.Start();
-        }
-    }
-
     /// <summary>One worker's connection: a reader thread, a sender thread, and the newest weights waiting to go out.</summary>
-    private sealed class Connection(TcpCoordinatorChannel owner, Socket socket)
+    private sealed class Connection(TcpCoordinatorChannel owner, Socket socket, Stream stream, IActorRef worker, NodeIdentity? identity)
     {
-        private readonly NetworkStream _stream = new(socket, ownsSocket: true);
+        private readonly Stream _stream = stream;
         private readonly object _gate = new();
         private float[]? _weights;
         private long _version;
         private int _closed;
-        private IActorRef? _worker;
+
+        public NodeIdentity? Identity => identity;
+
+        /// <summary>Starts the reader and sender threads and tells the coordinator the channel is open.</summary>
+        public void Start()
+        {
+            new Thread(ReadLoop) { IsBackground = true, Name = "tensor-channel-read" }.Start();
+            new Thread(SendLoop) { IsBackground = true, Name = "tensor-channel-send" }.Start();
+            owner._coordinator.Tell(new ChannelOpened(worker, this, identity));
+        }
 
         public bool IsClosed => Volatile.Read(ref _closed) != 0;
 
@@ -230,45 +263,25 @@ public sealed class TcpCoordinatorChannel : ICoordinatorTransport
 
             _stream.Dispose();
             owner._all.TryRemove(this, out _);
-            if (report && _worker is { } w && !owner._disposed)
+            if (report && !owner._disposed)
             {
-                owner._coordinator.Tell(new ChannelClosed(w, this, reason));
+                owner._coordinator.Tell(new ChannelClosed(worker, this, reason));
             }
         }
 
-        public void ReadLoop()
+        private void ReadLoop()
         {
             var scratch = new byte[FrameCodec.HeaderBytes];
             var assembler = new GradientAssembler(owner._parameters, owner._pool);
             try
             {
-                socket.ReceiveTimeout = (int)HelloTimeout.TotalMilliseconds;
-                if (!FrameCodec.TryReadHeader(_stream, scratch, owner._parameters, out var hello) || hello.Kind != FrameKind.Hello)
-                {
-                    throw new FrameFormatException("tensor channel: the connection did not open with a Hello frame");
-                }
-
-                if (!owner._tokens.TryRemove(hello.Step, out var worker))
-                {
-                    throw new FrameFormatException("tensor channel: Hello with an unknown or used token (register first)");
-                }
-
-                if (hello.Total != owner._parameters)
-                {
-                    throw new FrameFormatException($"tensor channel: the worker's model has {hello.Total} parameters, the coordinator's {owner._parameters}");
-                }
-
-                socket.ReceiveTimeout = 0;
-                _worker = worker;
-                new Thread(SendLoop) { IsBackground = true, Name = "tensor-channel-send" }.Start();
-                owner._coordinator.Tell(new ChannelOpened(worker, this));
                 while (FrameCodec.TryReadHeader(_stream, scratch, owner._parameters, out var h))
                 {
                     FrameCodec.ReadPayload(_stream, h, assembler.Begin(h));
                     if (assembler.Complete(h) is { } reply)
                     {
                         Interlocked.Increment(ref owner._gradients);
-                        owner._coordinator.Tell(new ChannelGradient(reply), worker);
+                        owner._coordinator.Tell(new ChannelGradient(reply, identity), worker);
                     }
                 }
 
@@ -277,10 +290,6 @@ public sealed class TcpCoordinatorChannel : ICoordinatorTransport
             catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or EndOfStreamException)
             {
                 Close(e is FrameFormatException ? e.Message : $"connection lost ({e.GetBaseException().Message})", report: true);
-                if (e is FrameFormatException && _worker is null)
-                {
-                    owner._log?.Warning("{0}", e.Message);
-                }
             }
             finally
             {

@@ -1,14 +1,20 @@
-// A worker's end of the tensor channel: one TCP connection to the coordinator, opened with a Hello frame carrying
-// the registration token. A reader thread reads weight frames straight into TensorPool arrays and hands them to
+// A worker's end of the tensor channel: one TCP connection to the coordinator's service port, TLS with this worker's
+// client certificate in the secure default (the coordinator's certificate is checked against the cluster CA), opened
+// with a Hello frame carrying the registration's nonce. A reader thread reads weight frames straight into TensorPool arrays and hands them to
 // the worker actor (WeightsArrived). Gradient parts (a layer each, as backprop finishes it: GradientStreamer) go out in
 // call order, straight from the gradient buffers: the calling (compute) thread writes a part itself when nothing is
 // queued or being written, which saves a wake-up of the sender thread on the critical path; otherwise the part is
 // queued and the sender thread writes it. A broken connection
 // is reported once (WorkerChannelLost); the worker then registers again.
 // Leaves out: what the worker does with weights and when (Worker).
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using Akka.Actor;
+using DistBackprop.Cluster.Hosting;
 using DistBackprop.Cluster.Protocol;
+using DistBackprop.Cluster.Security;
 using DistBackprop.Cluster.Serialization;
 
 namespace DistBackprop.Cluster.Channel;
@@ -17,7 +23,7 @@ namespace DistBackprop.Cluster.Channel;
 public sealed class TcpWorkerChannel : IDisposable
 {
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
     private readonly int _parameters;
     private readonly TensorPool _pool;
     private readonly IActorRef _worker;
@@ -26,10 +32,10 @@ public sealed class TcpWorkerChannel : IDisposable
     private bool _writing; // under _queue's lock: a frame is being written (by the sender thread or inline by a caller)
     private int _closed;
 
-    private TcpWorkerChannel(Socket socket, int parameterCount, TensorPool pool, IActorRef worker)
+    private TcpWorkerChannel(Socket socket, Stream stream, int parameterCount, TensorPool pool, IActorRef worker)
     {
         _socket = socket;
-        _stream = new NetworkStream(socket, ownsSocket: true);
+        _stream = stream;
         _parameters = parameterCount;
         _pool = pool;
         _worker = worker;
@@ -40,16 +46,45 @@ public sealed class TcpWorkerChannel : IDisposable
 
     public bool IsClosed => Volatile.Read(ref _closed) != 0;
 
-    /// <summary>Connects to <paramref name="endpoint"/>, says hello with its token, and starts the reader and sender threads.</summary>
+    /// <summary>
+    /// Connects to <paramref name="endpoint"/> (over TLS with <paramref name="tls"/>' certificate when given: the server must hold this
+    /// cluster's coordinator certificate), says hello with the registration's nonce, and starts the reader and sender threads.
+    /// </summary>
     public static async Task<TcpWorkerChannel> ConnectAsync(TensorChannelEndpoint endpoint, int parameterCount, TensorPool pool, IActorRef worker,
-        CancellationToken cancellationToken = default)
+        NodeCredentials? tls = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         FrameCodec.Tune(socket);
+        Stream stream;
         try
         {
-            await socket.ConnectAsync(endpoint.Host, endpoint.Port, cancellationToken).ConfigureAwait(false);
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(TimeSpan.FromSeconds(15));
+            await socket.ConnectAsync(endpoint.Host, endpoint.Port, deadline.Token).ConfigureAwait(false);
+            stream = new NetworkStream(socket, ownsSocket: true);
+            if (tls is not null)
+            {
+                var refused = "";
+                var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
+                stream = ssl;
+                try
+                {
+                    await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+                    {
+                        TargetHost = "coordinator",
+                        ClientCertificateContext = SslStreamCertificateContext.Create(tls.Certificate, additionalCertificates: null, offline: true),
+                        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                        EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                        CipherSuitesPolicy = TlsCiphers.Policy,
+                        RemoteCertificateValidationCallback = tls.Trust.SslValidator(r => refused = r, NodeRole.Coordinator),
+                    }, deadline.Token).ConfigureAwait(false);
+                }
+                catch (AuthenticationException e)
+                {
+                    throw new IOException($"tensor channel to {endpoint.Host}:{endpoint.Port}: TLS failed ({(refused.Length > 0 ? refused : e.Message)})", e);
+                }
+            }
         }
         catch
         {
@@ -57,9 +92,8 @@ public sealed class TcpWorkerChannel : IDisposable
             throw;
         }
 
-        var channel = new TcpWorkerChannel(socket, parameterCount, pool, worker);
-        var scratch = new byte[FrameCodec.HeaderBytes];
-        FrameCodec.Write(channel._stream, scratch, new FrameHeader(FrameKind.Hello, 0, endpoint.Token, 0, -1, 0, 0, parameterCount), []);
+        var channel = new TcpWorkerChannel(socket, stream, parameterCount, pool, worker);
+        FrameCodec.WriteHello(stream, endpoint.Nonce, parameterCount);
         new Thread(channel.ReadLoop) { IsBackground = true, Name = "tensor-channel-read" }.Start();
         new Thread(channel.SendLoop) { IsBackground = true, Name = "tensor-channel-send" }.Start();
         return channel;

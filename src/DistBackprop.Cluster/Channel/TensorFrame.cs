@@ -11,7 +11,8 @@ namespace DistBackprop.Cluster.Channel;
 /// <summary>What a frame carries.</summary>
 public enum FrameKind : byte
 {
-    /// <summary>Worker → coordinator, first frame of a connection: <see cref="FrameHeader.Step"/> holds the registration token.</summary>
+    /// <summary>Worker → coordinator, first frame of a connection: <see cref="FrameHeader.Total"/> is the worker's parameter count, and
+    /// the header is followed by the 32-byte nonce of its registration (<see cref="FrameCodec.HelloNonceBytes"/>, not floats).</summary>
     Hello = 1,
 
     /// <summary>Coordinator → worker: the weights of version <see cref="FrameHeader.Version"/> (whole, or one part).</summary>
@@ -57,6 +58,9 @@ public static class FrameCodec
 {
     public const int HeaderBytes = 64;
     public const uint Magic = 0x31434244; // "DBC1"
+
+    /// <summary>The registration nonce after a Hello header (RegistrationAccepted's TensorChannelEndpoint.Nonce).</summary>
+    public const int HelloNonceBytes = 32;
 
     /// <summary>Socket buffer size asked for each direction (the kernel caps it, e.g. net.core.wmem_max).</summary>
     public const int SocketBufferBytes = 4 << 20;
@@ -159,6 +163,22 @@ public static class FrameCodec
         WriteHeader(scratch, header);
         stream.Write(scratch[..HeaderBytes]);
         stream.Write(MemoryMarshal.AsBytes(payload));
+    }
+
+    /// <summary>Writes a Hello frame: a header saying the worker's <paramref name="parameterCount"/>, then the 32-byte <paramref name="nonce"/>.</summary>
+    public static void WriteHello(Stream stream, ReadOnlySpan<byte> nonce, int parameterCount)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (nonce.Length != HelloNonceBytes)
+        {
+            throw new ArgumentException($"a Hello nonce has {HelloNonceBytes} bytes, got {nonce.Length}", nameof(nonce));
+        }
+
+        Span<byte> frame = stackalloc byte[HeaderBytes + HelloNonceBytes];
+        WriteHeader(frame, new FrameHeader(FrameKind.Hello, 0, 0, 0, -1, 0, 0, parameterCount));
+        nonce.CopyTo(frame[HeaderBytes..]);
+        stream.Write(frame);
+        stream.Flush();
     }
 
     /// <summary>Reads the next header into <paramref name="scratch"/> (64 bytes); false at a clean end of stream before it.

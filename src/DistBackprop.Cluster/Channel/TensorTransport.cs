@@ -6,6 +6,7 @@
 // Leaves out: sockets (TcpCoordinatorChannel, TcpWorkerChannel) and the frame format (TensorFrame.cs).
 using Akka.Actor;
 using DistBackprop.Cluster.Protocol;
+using DistBackprop.Cluster.Security;
 
 namespace DistBackprop.Cluster.Channel;
 
@@ -21,13 +22,25 @@ public enum TensorTransportKind
 
 /// <summary>Where the coordinator listens for tensor channels. <see cref="Port"/> 0 = any free port; <paramref name="AnyPortIfTaken"/>:
 /// when Port is in use, take any free one (the default port, Akka port + 1, is only a convention: workers are told the real one).</summary>
-public sealed record TensorChannelOptions(string BindHost, int Port, string? PublicHost = null, bool AnyPortIfTaken = false);
+public sealed record TensorChannelOptions(string BindHost, int Port, string? PublicHost = null, bool AnyPortIfTaken = false)
+{
+    /// <summary>The coordinator's credentials: channels are TLS with a worker client certificate (null: plain TCP, --insecure).</summary>
+    public NodeCredentials? Tls { get; init; }
+
+    /// <summary>The node's service port, already listening (it also serves enrolment); null: the channel opens its own.</summary>
+    public ServicePort? SharedPort { get; init; }
+}
 
 /// <summary>The coordinator's side of the tensor transport. All members are called on the coordinator's thread.</summary>
 public interface ICoordinatorTransport : IDisposable
 {
-    /// <summary>A worker (re)registers: what to put in its RegistrationAccepted (null: nothing to connect to).</summary>
-    TensorChannelEndpoint? Admit(IActorRef worker);
+    /// <summary>A worker (re)registers as <paramref name="workerId"/>: what to put in its RegistrationAccepted (null: nothing to connect
+    /// to). Over TLS its channel is accepted only with a worker certificate whose identity owns <paramref name="workerId"/>.</summary>
+    TensorChannelEndpoint? Admit(IActorRef worker, string workerId);
+
+    /// <summary>The certificate identity <paramref name="worker"/>'s open channel was authenticated with (null: none, plain TCP, or the
+    /// Akka transport, where a reply's sender is only as good as Akka's sender path).</summary>
+    NodeIdentity? IdentityOf(IActorRef worker);
 
     /// <summary>Whether tensors can reach <paramref name="worker"/> now (always, for the Akka transport).</summary>
     bool IsOpen(IActorRef worker);
@@ -54,7 +67,9 @@ public sealed class AkkaCoordinatorTransport : ICoordinatorTransport
 {
     public static readonly AkkaCoordinatorTransport Instance = new();
 
-    public TensorChannelEndpoint? Admit(IActorRef worker) => null;
+    public TensorChannelEndpoint? Admit(IActorRef worker, string workerId) => null;
+
+    public NodeIdentity? IdentityOf(IActorRef worker) => null;
 
     public bool IsOpen(IActorRef worker) => true;
 
@@ -73,14 +88,17 @@ public sealed class AkkaCoordinatorTransport : ICoordinatorTransport
     }
 }
 
-/// <summary>To the coordinator: <paramref name="Worker"/>'s channel <paramref name="Connection"/> said hello.</summary>
-public sealed record ChannelOpened(IActorRef Worker, object Connection) : INoSerializationVerificationNeeded;
+/// <summary>To the coordinator: <paramref name="Worker"/>'s channel <paramref name="Connection"/> said hello, authenticated as
+/// <paramref name="Identity"/> (its TLS client certificate; null on plain TCP).</summary>
+public sealed record ChannelOpened(IActorRef Worker, object Connection, NodeIdentity? Identity = null) : INoSerializationVerificationNeeded;
 
 /// <summary>To the coordinator: <paramref name="Worker"/>'s channel <paramref name="Connection"/> broke (socket closed, reset, bad frame).</summary>
 public sealed record ChannelClosed(IActorRef Worker, object Connection, string Reason) : INoSerializationVerificationNeeded;
 
-/// <summary>To the coordinator, with the worker as sender: a whole shard gradient that arrived on the channel (array from the TensorPool).</summary>
-public sealed record ChannelGradient(ShardComputed Reply) : INoSerializationVerificationNeeded;
+/// <summary>To the coordinator, with the worker as sender: a whole shard gradient that arrived on the channel (array from the TensorPool).
+/// The sender is the actor the channel's Hello was bound to (set by this process, never read from the network), and
+/// <paramref name="From"/> the certificate identity the channel was authenticated with (null on plain TCP).</summary>
+public sealed record ChannelGradient(ShardComputed Reply, NodeIdentity? From = null) : INoSerializationVerificationNeeded;
 
 /// <summary>To a worker: weights version <paramref name="Version"/> arrived on <paramref name="Channel"/> (array from the TensorPool).</summary>
 public sealed record WeightsArrived(TcpWorkerChannel Channel, long Version, float[] Weights) : INoSerializationVerificationNeeded;

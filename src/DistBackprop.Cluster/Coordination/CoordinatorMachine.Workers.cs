@@ -12,9 +12,9 @@ public sealed partial class CoordinatorMachine
     public void Register(WorkerHandle worker, RegisterWorker m, string address)
     {
         ArgumentNullException.ThrowIfNull(m);
-        if (_workers.TryGet(worker, out _))
+        if (_workers.TryGet(worker, out var known))
         {
-            _out.Accept(worker, Accepted());
+            _out.Accept(worker, known.Id, Accepted());
             return;
         }
 
@@ -39,7 +39,7 @@ public sealed partial class CoordinatorMachine
         _workers.Add(new WorkerEntry(worker, m.WorkerId, address, channelOpen: !_usesChannel, Now));
         _out.Watch(worker);
         _out.Log(LogSeverity.Info, $"worker {m.WorkerId} registered ({m.Threads} threads, kernels {m.KernelPath}) from {address}");
-        _out.Accept(worker, Accepted());
+        _out.Accept(worker, m.WorkerId, Accepted());
         Advance();
     }
 

@@ -34,8 +34,9 @@ public interface ICoordinatorOutbox
     /// <summary>Sends a control message to a worker (RegistrationRefused, TrainingFinished).</summary>
     void Tell(WorkerHandle worker, IDistBackpropMessage message);
 
-    /// <summary>Accepts a registration; the shell adds what its transport needs (the tensor channel endpoint).</summary>
-    void Accept(WorkerHandle worker, RegistrationAccepted message);
+    /// <summary>Accepts a registration of the worker named <paramref name="workerId"/>; the shell adds what its transport needs
+    /// (the tensor channel endpoint, bound to that name).</summary>
+    void Accept(WorkerHandle worker, string workerId, RegistrationAccepted message);
 
     /// <summary>
     /// Sends a step's work. <paramref name="weights"/> is non-null when the worker does not hold version

@@ -1,6 +1,7 @@
 // The one place DistBackprop's Akka configuration is written: serializers and their bindings, remoting
-// and clustering (roles, seed nodes, frame size, split brain resolver) when clustered, and the actors of
-// each role. Local mode, cluster nodes and the tests all go through WithDistBackprop.
+// and clustering (roles, seed nodes, frame size, split brain resolver) when clustered — with mutual TLS pinned to
+// the cluster CA and untrusted-mode (docs/security.md) unless --insecure — and the actors of each role.
+// Local mode, cluster nodes and the tests all go through WithDistBackprop.
 // Leaves out: process concerns (command line, exit codes): the Host project.
 using Akka.Actor;
 using Akka.Cluster.Hosting;
@@ -32,7 +33,7 @@ public static class AkkaBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(options);
-        if (options.Validate() is { } error)
+        if ((options.Validate() ?? options.ValidateSecurity()) is { } error)
         {
             throw new ArgumentException(error, nameof(options));
         }
@@ -64,17 +65,46 @@ public static class AkkaBuilderExtensions
                     """), HoconAddMode.Prepend);
             }
 
-            builder
-                .WithRemoting(new RemoteOptions
+            var frame = options.AkkaFrameSize;
+            var remoting = new RemoteOptions
+            {
+                HostName = options.Host,
+                Port = options.Port,
+                PublicHostName = options.PublicHost,
+                // A frame holds one whole message: with --tensor-transport akka the weights or a gradient (4 bytes per parameter +
+                // header); with the tensor channel a coordinator's frames carry control messages only (FrameBudget.ControlFrameSize).
+                MaxFrameSize = frame,
+                SendBufferSize = frame,
+                ReceiveBufferSize = frame,
+            };
+            if (options.Tls is { } tls)
+            {
+                // Mutual TLS: every node presents its certificate, and accepts a peer only if its certificate chains to the
+                // cluster's own CA and names a role (ClusterTrust; the system store is never consulted). Host names are not
+                // checked: nodes move and have dynamic ports; the pinned CA is the identity.
+                remoting.EnableSsl = true;
+                remoting.Ssl = new SslOptions
                 {
-                    HostName = options.Host,
-                    Port = options.Port,
-                    PublicHostName = options.PublicHost,
-                    // A frame holds one whole message: the weights or a gradient (4 bytes per parameter + header).
-                    MaxFrameSize = options.MaxFrameSize,
-                    SendBufferSize = options.MaxFrameSize,
-                    ReceiveBufferSize = options.MaxFrameSize,
-                })
+                    X509Certificate = tls.Certificate,
+                    SuppressValidation = false,
+                    RequireMutualAuthentication = true,
+                    ValidateCertificateHostname = false,
+                    CustomValidator = tls.Trust.AkkaValidator(),
+                };
+            }
+
+            // Nothing from the network may stop, kill, suspend or remotely deploy an actor: untrusted-mode drops PoisonPill,
+            // IPossiblyHarmful system messages, remote deployment and actor selections to other paths than these; the
+            // guarded serializers (RemoteCommandGuard) refuse Kill, IntentionalRestart and the lifecycle system messages.
+            builder.AddHocon(ConfigurationFactory.ParseString($$"""
+                akka.remote.untrusted-mode = on
+                akka.remote.trusted-selection-paths = ["/user/{{Coordinator.ActorName}}", "/system/cluster/core/daemon", "/system/cluster/heartbeatReceiver", "/system/remote-watcher"]
+                akka.actor.serializers.akka-misc = "{{typeof(GuardedMiscSerializer).FullName}}, {{typeof(GuardedMiscSerializer).Assembly.GetName().Name}}"
+                akka.actor.serializers.akka-system-msg = "{{typeof(GuardedSystemMessageSerializer).FullName}}, {{typeof(GuardedSystemMessageSerializer).Assembly.GetName().Name}}"
+                """), HoconAddMode.Prepend);
+
+            builder
+                .WithRemoting(remoting)
                 .WithClustering(new ClusterOptions
                 {
                     Roles = [RoleName(options.Role)],
@@ -111,9 +141,10 @@ public static class AkkaBuilderExtensions
                     akka.remote.flush-wait-on-shutdown = {{Ms(options.AcceptableHeartbeatPause < TimeSpan.FromSeconds(2) ? options.AcceptableHeartbeatPause : TimeSpan.FromSeconds(2))}}
                     akka.cluster.run-coordinated-shutdown-when-down = on
                     akka.cluster.shutdown-after-unsuccessful-join-seed-nodes = off
-                    akka.remote.dot-netty.tcp.maximum-frame-size = {{options.MaxFrameSize}}b
-                    akka.remote.dot-netty.tcp.send-buffer-size = {{options.MaxFrameSize}}b
-                    akka.remote.dot-netty.tcp.receive-buffer-size = {{options.MaxFrameSize}}b
+                    akka.remote.dot-netty.tcp.connection-timeout = 10s
+                    akka.remote.dot-netty.tcp.maximum-frame-size = {{frame}}b
+                    akka.remote.dot-netty.tcp.send-buffer-size = {{frame}}b
+                    akka.remote.dot-netty.tcp.receive-buffer-size = {{frame}}b
                     """), HoconAddMode.Prepend);
         }
 
@@ -145,12 +176,11 @@ public static class AkkaBuilderExtensions
             FrameBudget.Check(config.Spec, config.BatchSize, config.Shards, options.MaxFrameSize);
         }
 
-        if (options.Role != NodeRole.Local && options.TensorTransport == TensorTransportKind.Tcp && settings.TensorChannel is null)
+        if (options.Role != NodeRole.Local && options.TensorTransport == TensorTransportKind.Tcp)
         {
-            settings = settings with
-            {
-                TensorChannel = new TensorChannelOptions(options.Host, options.EffectiveTensorPort, options.PublicHost, AnyPortIfTaken: options.TensorPort is null),
-            };
+            options.ControlFrameSize = FrameBudget.ControlFrameSize(config.BatchSize, config.Shards); // tensors never travel in Akka frames
+            var channel = settings.TensorChannel ?? new TensorChannelOptions(options.Host, options.EffectiveTensorPort, options.PublicHost, AnyPortIfTaken: options.TensorPort is null);
+            settings = settings with { TensorChannel = channel with { Tls = options.Tls, SharedPort = options.SharedServicePort } };
         }
 
         return builder.WithDistBackprop(options, (system, registry) =>
@@ -162,10 +192,21 @@ public static class AkkaBuilderExtensions
         });
     }
 
-    /// <summary>A worker node: starts /user/worker, which finds the coordinator through cluster membership.</summary>
+    /// <summary>A worker node: starts /user/worker, which finds the coordinator through cluster membership. With TLS the worker's channel
+    /// uses the node's certificate, and its id is made the certificate's ("NAME/id"): the coordinator checks that prefix.</summary>
     public static AkkaConfigurationBuilder WithDistBackpropWorker(this AkkaConfigurationBuilder builder, DistBackpropAkkaOptions options, WorkerSettings settings)
     {
+        ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(settings);
+        if (options.Tls is { } tls)
+        {
+            settings = settings with
+            {
+                Tls = settings.Tls ?? tls,
+                WorkerId = tls.Identity.Owns(settings.WorkerId) ? settings.WorkerId : tls.Identity.WorkerId(settings.WorkerId),
+            };
+        }
+
         return builder.WithDistBackprop(options, (system, registry) =>
             registry.Register<Worker>(system.ActorOf(Worker.Props(settings), "worker")));
     }

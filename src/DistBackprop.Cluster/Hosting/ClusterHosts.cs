@@ -5,6 +5,7 @@
 using Akka.Actor;
 using Akka.Hosting;
 using DistBackprop.Cluster.Actors;
+using DistBackprop.Cluster.Channel;
 using DistBackprop.Cluster.Coordination;
 using DistBackprop.Cluster.Protocol;
 using Microsoft.Extensions.DependencyInjection;
@@ -60,6 +61,10 @@ public static class ClusterCoordinatorHost
             },
         };
 
+        // The service port (enrolment and the tensor channel) listens before Akka does, so the join line is right when printed.
+        using var servicePort = OpenServicePort(options, loggerFactory);
+        options.SharedServicePort = servicePort;
+
         // The caller owns Ctrl+C/SIGTERM (cancellation stops after the step in progress and returns the weights): with Akka's
         // own process-exit hook on, SIGTERM would stop the actor system under the running coordinator and lose the step.
         using var host = LocalTraining.BuildHost(loggerFactory, options.LogLevel, b => b
@@ -70,7 +75,9 @@ public static class ClusterCoordinatorHost
         {
             var system = host.Services.GetRequiredService<ActorSystem>();
             options.SystemStarted?.Invoke(system);
-            started?.Invoke(Akka.Cluster.Cluster.Get(system).SelfAddress);
+            var self = Akka.Cluster.Cluster.Get(system).SelfAddress;
+            started?.Invoke(self);
+            options.Listening?.Invoke(self, servicePort?.Port ?? 0);
             var coordinator = await ActorRegistry.For(system).GetAsync<Coordinator>(CancellationToken.None).ConfigureAwait(false);
             using var stop = cancellationToken.Register(() => coordinator.Tell(StopTraining.Instance));
             if (await Task.WhenAny(done.Task, system.WhenTerminated).ConfigureAwait(false) != done.Task && !done.Task.IsCompleted)
@@ -84,7 +91,29 @@ public static class ClusterCoordinatorHost
         finally
         {
             await host.StopAsync(CancellationToken.None).ConfigureAwait(false); // coordinated shutdown: leaves the cluster
+            options.SharedServicePort = null;
         }
+    }
+
+    /// <summary>The service port when there is something to serve on it: the tensor channel, or enrolment (the node has a CA). Throws
+    /// <see cref="IOException"/> naming --tensor-port when it cannot listen.</summary>
+    private static ServicePort? OpenServicePort(DistBackpropAkkaOptions options, ILoggerFactory? loggerFactory)
+    {
+        var enrol = options.Authority is not null && options.Tls is not null;
+        if (options.TensorTransport != TensorTransportKind.Tcp && !enrol)
+        {
+            return null;
+        }
+
+        var log = loggerFactory?.CreateLogger("DistBackprop.ServicePort");
+        var limits = options.ServicePortLimits ?? new ServicePortOptions(options.Host, options.EffectiveTensorPort);
+        var port = new ServicePort(limits with { BindHost = options.Host, Port = options.EffectiveTensorPort, AnyPortIfTaken = options.TensorPort is null },
+            options.Tls, m => log?.LogWarning("{Message}", m))
+        {
+            Authority = enrol ? options.Authority : null,
+            Notice = options.Notice,
+        };
+        return port;
     }
 }
 
@@ -103,7 +132,7 @@ public static class ClusterWorkerHost
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(settings);
         options.Role = NodeRole.Worker;
-        if (options.Validate() is { } error)
+        if ((options.Validate() ?? options.ValidateSecurity()) is { } error)
         {
             throw new ArgumentException(error, nameof(options));
         }

@@ -1,9 +1,10 @@
 // The node-level settings of DistBackprop's Akka configuration: role, addresses, seed nodes, frame
 // size, deadlines. Bound from IConfiguration by the host (section "DistBackprop:Cluster", environment
 // DistBackprop__Cluster__…); every mode, local included, goes through WithDistBackprop with one of these.
-// Leaves out: training hyperparameters (Core TrainingConfig).
+// Leaves out: training hyperparameters (Core TrainingConfig), making credentials (Security, the Host).
 using Akka.Actor;
 using DistBackprop.Cluster.Channel;
+using DistBackprop.Cluster.Security;
 
 namespace DistBackprop.Cluster.Hosting;
 
@@ -41,8 +42,44 @@ public sealed class DistBackpropAkkaOptions
     /// with none lists itself (it forms the cluster).</summary>
     public string[] SeedNodes { get; set; } = [];
 
-    /// <summary>DistBackprop__Cluster__MaxFrameSize (`--max-frame-size`, bytes): must be equal on every node.</summary>
+    /// <summary>DistBackprop__Cluster__MaxFrameSize (`--max-frame-size`, bytes): the largest Akka message. A coordinator whose tensors use
+    /// the channel and whose size was not set (<see cref="MaxFrameSizeExplicit"/>) configures Akka smaller, for control messages only
+    /// (<see cref="AkkaFrameSize"/>), so an unauthenticated peer can make it buffer little.</summary>
     public long MaxFrameSize { get; set; } = DefaultMaxFrameSize;
+
+    /// <summary>--max-frame-size was given (then Akka uses it as it is).</summary>
+    public bool MaxFrameSizeExplicit { get; set; }
+
+    /// <summary>Set by WithDistBackpropCoordinator from the run (batch, shards) when tensors use the channel: FrameBudget.ControlFrameSize.</summary>
+    internal long? ControlFrameSize { get; set; }
+
+    /// <summary>The maximum-frame-size Akka is configured with (see <see cref="MaxFrameSize"/>).</summary>
+    public long AkkaFrameSize => ControlFrameSize is { } c && !MaxFrameSizeExplicit ? Math.Min(c, MaxFrameSize) : MaxFrameSize;
+
+    /// <summary>
+    /// This node's TLS credentials: mutual TLS on Akka.Remote (peers must hold a certificate of the same cluster CA; addresses read
+    /// akka.ssl.tcp://) and on the tensor channel. Required for cluster roles unless <see cref="Insecure"/>. Built by the host
+    /// (enrolment, the state dir, or --tls-cert/--tls-key/--tls-ca).
+    /// </summary>
+    public NodeCredentials? Tls { get; set; }
+
+    /// <summary>`--insecure`: plain TCP, no certificates (a closed network only; the host prints a warning).</summary>
+    public bool Insecure { get; set; }
+
+    /// <summary>A coordinator's CA: its service port serves enrolment (`worker --join TOKEN`).</summary>
+    public ClusterAuthority? Authority { get; set; }
+
+    /// <summary>A coordinator: called once Akka and the service port listen, with the node's address and the service port (the join line).</summary>
+    public Action<Address, int>? Listening { get; set; }
+
+    /// <summary>A coordinator: lines worth showing the user from outside the actors (e.g. "enrolled worker-3fa2c1").</summary>
+    public Action<string>? Notice { get; set; }
+
+    /// <summary>The coordinator's service port once ClusterCoordinatorHost opened it (the tensor channel shares it).</summary>
+    internal ServicePort? SharedServicePort { get; set; }
+
+    /// <summary>Limits of the coordinator's service port (caps on unauthenticated connections, the handshake deadline).</summary>
+    public ServicePortOptions? ServicePortLimits { get; set; }
 
     /// <summary>DistBackprop__Cluster__TensorTransport (`--tensor-transport tcp|akka`), read by the coordinator, which tells its workers:
     /// Tcp moves weights and gradients over a TCP connection per worker (docs/tensor-channel.md), Akka inside the Akka messages.
@@ -87,8 +124,17 @@ public sealed class DistBackpropAkkaOptions
     /// <summary>Tests only: called with the node's ActorSystem once it is up (ClusterCoordinatorHost / ClusterWorkerHost).</summary>
     internal Action<ActorSystem>? SystemStarted { get; set; }
 
-    /// <summary>The address protocol of this node: akka.tcp (akka.trttl.tcp under the test throttler).</summary>
-    public string Protocol => TestThrottler ? "akka.trttl.tcp" : "akka.tcp";
+    /// <summary>The address protocol of this node: akka.ssl.tcp with TLS, akka.tcp without (akka.trttl.… under the test throttler).</summary>
+    public string Protocol => (TestThrottler, Tls is not null) switch
+    {
+        (true, true) => "akka.trttl.ssl.tcp",
+        (true, false) => "akka.trttl.tcp",
+        (false, true) => "akka.ssl.tcp",
+        _ => "akka.tcp",
+    };
+
+    /// <summary>This node's address as others give it in --seed-nodes: PROTOCOL://distbackprop@PUBLIC-HOST:PORT.</summary>
+    public string SeedAddress => $"{Protocol}://{SystemName}@{PublicHost ?? Host}:{Port}";
 
     /// <summary>Serialize every message, even local ones (tests: proves every message crosses a serializer).</summary>
     public bool SerializeMessages { get; set; }
@@ -97,8 +143,15 @@ public sealed class DistBackpropAkkaOptions
     public Akka.Event.LogLevel LogLevel { get; set; } = Akka.Event.LogLevel.WarningLevel;
 
     /// <summary>The seed nodes in effect: the given ones, or, for a coordinator without any, its own address.</summary>
+    /// <summary>Seeds given as akka.tcp:// or akka.ssl.tcp:// are rewritten to this node's protocol (with TLS every node speaks akka.ssl.tcp).</summary>
     public string[] EffectiveSeedNodes() =>
-        SeedNodes.Length > 0 || Role != NodeRole.Coordinator ? SeedNodes : [$"{Protocol}://{SystemName}@{PublicHost ?? Host}:{Port}"];
+        SeedNodes.Length > 0 || Role != NodeRole.Coordinator ? SeedNodes.Select(WithProtocol).ToArray() : [SeedAddress];
+
+    private string WithProtocol(string seed)
+    {
+        var i = seed.IndexOf("://", StringComparison.Ordinal);
+        return i > 0 && seed[..i] is "akka.tcp" or "akka.ssl.tcp" or "akka.trttl.tcp" or "akka.trttl.ssl.tcp" ? Protocol + seed[i..] : seed;
+    }
 
     /// <summary>Checks what can be checked before starting; returns a message naming the option, or null.</summary>
     public string? Validate()
@@ -153,6 +206,11 @@ public sealed class DistBackpropAkkaOptions
 
         return null;
     }
+
+    /// <summary>Cluster mode is secure by default: a cluster role needs <see cref="Tls"/> unless <see cref="Insecure"/>; returns why not, or null.</summary>
+    public string? ValidateSecurity() => Role != NodeRole.Local && Tls is null && !Insecure
+        ? "cluster mode is secure by default: this node needs TLS credentials (enrol with --join TOKEN, or --tls-cert/--tls-key/--tls-ca), or --insecure for plain TCP"
+        : null;
 
     private static bool TryParseSeed(string seed, out string error)
     {

@@ -19,6 +19,16 @@ public static class FrameBudget
     public static long LargestMessage(ModelSpec spec, int batchSize, int shards) =>
         Math.Max(TensorSerializer.ComputeShardsBytes(spec.ParameterCount, batchSize, shards), TensorSerializer.ShardComputedBytes(spec.ParameterCount));
 
+    /// <summary>
+    /// Akka's frame size for a coordinator whose tensors use the channel: room for its largest control message (a ComputeShards
+    /// with every row of a batch and no weights) and the envelope, at least 1 MiB, in whole 64 KiB.
+    /// </summary>
+    public static long ControlFrameSize(int batchSize, int shards)
+    {
+        var need = TensorSerializer.ComputeShardsBytes(0, batchSize, shards) + EnvelopeAllowance;
+        return Math.Max(1L << 20, (need + 0xFFFF) & ~0xFFFFL);
+    }
+
     /// <summary>Throws <see cref="FrameSizeException"/> when the run's messages would not fit <paramref name="maxFrameSize"/>.</summary>
     public static void Check(ModelSpec spec, int batchSize, int shards, long maxFrameSize)
     {

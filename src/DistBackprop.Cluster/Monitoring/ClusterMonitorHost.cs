@@ -25,7 +25,7 @@ public static class ClusterMonitorHost
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(onEvent);
         options.Role = NodeRole.Monitor;
-        if (options.Validate() is { } error)
+        if ((options.Validate() ?? options.ValidateSecurity()) is { } error)
         {
             throw new ArgumentException(error, nameof(options));
         }

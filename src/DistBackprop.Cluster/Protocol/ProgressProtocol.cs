@@ -84,6 +84,15 @@ public sealed record TrainingResumed(long Step, int Workers, double PausedSecond
 /// <summary>The coordinator wrote a resume checkpoint after step <paramref name="Step"/> (atomically, CheckpointStore).</summary>
 public sealed record CheckpointWritten(long Step, string Path, double Milliseconds) : ITrainingEvent;
 
+/// <summary>What the coordinator sends its subscribers.</summary>
+public static class TrainingEvents
+{
+    /// <summary><paramref name="e"/> as <paramref name="subscriber"/> may see it: a subscriber on another node gets TrainingCompleted without
+    /// the weights (the final model stays on the coordinator's host: its --out file); local subscribers get everything.</summary>
+    public static ITrainingEvent ForSubscriber(ITrainingEvent e, Akka.Actor.IActorRef subscriber) =>
+        e is TrainingCompleted c && subscriber.Path.Address.HasGlobalScope ? c with { Parameters = [] } : e;
+}
+
 /// <summary>Sent to the coordinator by an actor that wants every <see cref="ITrainingEvent"/> (e.g. a monitor).</summary>
 public sealed record SubscribeProgress : IControlMessage
 {

@@ -33,12 +33,6 @@ public sealed record ShardComputed(long Step, int Shard, float[] Gradient, doubl
 /// <summary>The run is over (after <paramref name="Steps"/> steps): workers drop queued work and wait.</summary>
 public sealed record TrainingFinished(long Steps) : IControlMessage;
 
-/// <summary>Ask the coordinator to stop after the step in progress and report the weights so far.</summary>
-public sealed record StopTraining : IControlMessage
-{
-    public static readonly StopTraining Instance = new();
-}
-
 /// <summary>
 /// A worker whose node is shutting down (Ctrl+C, SIGTERM, Cluster.Leave) hands back its shards: the coordinator takes
 /// every unfilled shard of this worker away, gives it to another, never sends it work again, and answers

@@ -37,8 +37,9 @@ public sealed record ThreadSplit(int Threads, int Workers, int ThreadsPerWorker)
         $"{Workers} worker{(Workers == 1 ? string.Empty : "s")} × {ThreadsPerWorker} kernel thread{(ThreadsPerWorker == 1 ? string.Empty : "s")}";
 }
 
-/// <summary>One measurement to make. <paramref name="Dropout"/> &gt; 0 trains with dropout on the hidden layers (its cost per step).</summary>
-public sealed record BenchCase(BenchWorkload Workload, BenchMode Mode, ThreadSplit Split, int Batch, TimeSpan Duration, float Dropout = 0);
+/// <summary>One measurement to make. <paramref name="Dropout"/> &gt; 0 trains with dropout on the hidden layers (its cost per step);
+/// <paramref name="Insecure"/>: cluster mode over plain TCP (`--insecure`) instead of the secure default.</summary>
+public sealed record BenchCase(BenchWorkload Workload, BenchMode Mode, ThreadSplit Split, int Batch, TimeSpan Duration, float Dropout = 0, bool Insecure = false);
 
 public sealed record BenchOptions(
     IReadOnlyList<BenchWorkload> Workloads,
@@ -49,7 +50,8 @@ public sealed record BenchOptions(
     TimeSpan Duration,
     bool Json,
     bool Plain,
-    float Dropout = 0)
+    float Dropout = 0,
+    bool Insecure = false)
 {
     public const double DefaultSeconds = 10;
 
@@ -58,7 +60,7 @@ public sealed record BenchOptions(
         [.. from w in Workloads
             from m in Modes
             from t in Threads
-            select new BenchCase(w, m, ThreadSplit.For(m, t, Workers), Batch ?? w.Batch, Duration, Dropout)];
+            select new BenchCase(w, m, ThreadSplit.For(m, t, Workers), Batch ?? w.Batch, Duration, Dropout, Insecure)];
 
     /// <summary>
     /// Checks and expands the raw option values; every problem is collected and thrown as one

@@ -38,22 +38,32 @@ public static class ClusterBench
             var data = WriteIdx(Path.Combine(dir, "data"), w);
             var metrics = Path.Combine(dir, "metrics.csv");
             var port = FreePort();
-            var coordinator = Args(
+            // the secure default: the bench's own cluster CA and a join token in its temp folder (or --insecure: plain TCP)
+            string[] coordinatorSecurity = ["--insecure"], workerSecurity = ["--insecure"];
+            if (!c.Insecure)
+            {
+                var state = Path.Combine(dir, "state");
+                var token = DistBackprop.Cluster.Security.ClusterAuthority.OpenOrCreate(Path.Combine(state, "coordinator")).CreateToken(DistBackprop.Cluster.Hosting.NodeRole.Worker, TimeSpan.FromHours(1));
+                coordinatorSecurity = ["--state-dir", state];
+                workerSecurity = ["--state-dir", state, "--join", token.ToString()];
+            }
+
+            string[] coordinator = [
                 "coordinator", "--host", "127.0.0.1", "--port", Num(port),
                 "--min-workers", Num(c.Split.Workers), "--shards", Num(c.Split.Workers),
                 "--data", data, "--layers", string.Join(',', w.Sizes), "--activation", Core.Model.Names.Of(w.Hidden),
                 "--loss", "softmax-ce", "--optimizer", "sgd", "--lr", BenchWorkload.Optimizer.LearningRate.ToString(CultureInfo.InvariantCulture),
                 "--batch", Num(c.Batch), "--max-steps", "100000000", "--seed", Num(BenchWorkload.Seed),
-                "--metrics", metrics, "--plain", "--dropout", c.Dropout.ToString("R", CultureInfo.InvariantCulture));
+                "--metrics", metrics, "--plain", "--dropout", c.Dropout.ToString("R", CultureInfo.InvariantCulture), .. coordinatorSecurity];
             processes.Add(ChildProcess.Start("coordinator", coordinator));
             for (var i = 0; i < c.Split.Workers; i++)
             {
-                processes.Add(ChildProcess.Start($"worker {i + 1}", Args(
-                    "worker", "--seed-nodes", $"akka.tcp://distbackprop@127.0.0.1:{Num(port)}", "--host", "127.0.0.1", "--port", "0",
-                    "--threads", Num(c.Split.ThreadsPerWorker), "--plain")));
+                processes.Add(ChildProcess.Start($"worker {i + 1}", [
+                    "worker", "--seed-nodes", $"akka.{(c.Insecure ? "" : "ssl.")}tcp://distbackprop@127.0.0.1:{Num(port)}", "--host", "127.0.0.1", "--port", "0",
+                    "--threads", Num(c.Split.ThreadsPerWorker), "--plain", .. workerSecurity]));
             }
 
-            log.WriteLine($"bench {w.Name}: coordinator on 127.0.0.1:{Num(port)} and {c.Split.Workers} worker processes started");
+            log.WriteLine($"bench {w.Name}: coordinator on 127.0.0.1:{Num(port)} and {c.Split.Workers} worker processes started ({(c.Insecure ? "--insecure: plain TCP" : "mutual TLS")})");
             return await Measure(c, metrics, processes, cancellation).ConfigureAwait(false);
         }
         finally

@@ -48,7 +48,7 @@ public sealed class ClusterEngine : ITrainingEngine
     }
 
     /// <summary>akka.tcp://distbackprop@HOST:PORT, the address workers give as --seed-nodes.</summary>
-    public string SeedAddress => $"akka.tcp://{DistBackpropAkkaOptions.SystemName}@{_akka.PublicHost ?? _akka.Host}:{_akka.Port}";
+    public string SeedAddress => _akka.SeedAddress;
 
     public string Describe(TrainingJob job)
     {
@@ -111,10 +111,11 @@ public sealed class ClusterEngine : ITrainingEngine
                 }
             },
         };
+        _akka.Notice = Line; // enrolments and the join line (docs/security.md)
         try
         {
             return await EngineRun.Finish(state, ClusterCoordinatorHost.RunAsync(_akka, settings, progress: null, loggers,
-                started: a => Line($"coordinator up at {a}; waiting for {_minWorkers} worker(s): distbackprop worker --seed-nodes {SeedAddress}"),
+                started: a => Line($"coordinator up at {a}; waiting for {_minWorkers} worker(s)"),
                 cancellation)).ConfigureAwait(false);
         }
         catch (TrainingFailedException) when (cancellation.IsCancellationRequested)

@@ -26,9 +26,10 @@ public static class BenchCommand
         var seconds = TrainingCommandLine.Value("--seconds", "measuring time per combination, warm-up included", BenchOptions.DefaultSeconds);
         var json = TrainingCommandLine.Flag("--json", "one JSON line on standard output: {\"results\":[{workload,mode,threads,workers,batch,samples_per_s,gflops}…]}");
         var dropout = TrainingCommandLine.Value("--dropout", "train with dropout p on the hidden layers (to measure its cost per step)", 0.0);
+        var insecure = TrainingCommandLine.Flag("--insecure", "cluster mode over plain TCP instead of mutual TLS (to measure what TLS costs)");
         var command = new Command("bench", "Measure training throughput on the standard workloads (SPEC §8). Example: distbackprop bench --workload mnist --threads 1,2 --json")
         {
-            workload, mode, threads, workers, batch, seconds, json, dropout,
+            workload, mode, threads, workers, batch, seconds, json, dropout, insecure,
         };
         TrainingCommandLine.AddCommon(command);
         command.SetAction(parseResult => CommandRunner.Run(context, () =>
@@ -36,7 +37,8 @@ public static class BenchCommand
             context.Verbose = parseResult.GetValue<bool>("--verbose");
             var options = BenchOptions.Parse(parseResult.GetValue(workload), parseResult.GetValue(mode), parseResult.GetValue(threads),
                 parseResult.GetValue(workers), parseResult.GetValue(batch), parseResult.GetValue(seconds),
-                parseResult.GetValue(json), parseResult.GetValue<bool>("--plain"), context.ProcessorCount, parseResult.GetValue(dropout));
+                parseResult.GetValue(json), parseResult.GetValue<bool>("--plain"), context.ProcessorCount, parseResult.GetValue(dropout)) with
+            { Insecure = parseResult.GetValue(insecure) };
             return Execute(context, options);
         }));
         return command;

@@ -7,6 +7,7 @@
 using System.CommandLine;
 using DistBackprop.Cluster.Hosting;
 using DistBackprop.Cluster.Protocol;
+using DistBackprop.Cluster.Security;
 using DistBackprop.Host.Cluster;
 using DistBackprop.Host.Configuration;
 using DistBackprop.Host.Training;
@@ -48,7 +49,70 @@ public static class CoordinatorCommand
         command.Options.Add(TrainingCommandLine.Value("--min-workers", "workers that must be ready before step 1; --shards defaults to it", d.MinWorkers));
         command.Options.Add(TrainingCommandLine.Text("--max-frame-size", "largest Akka message, the same on every node (64MiB, 128KiB, 1048576)", d.MaxFrameSize));
         command.Options.Add(TrainingCommandLine.Text("--tensor-transport", "tcp: weights and gradients over a TCP connection per worker; akka: inside Akka messages (workers follow)", "tcp"));
-        command.Options.Add(TrainingCommandLine.Value<int>("--tensor-port", "port of the tensor channel, 0 = any free port [default: --port + 1]"));
+        command.Options.Add(TrainingCommandLine.Value<int>("--tensor-port", "the service port (tensor channel, enrolment), 0 = any free port [default: --port + 1]"));
+        TrainingCommandLine.AddSecurity(command, coordinator: true);
+    }
+
+    /// <summary>
+    /// TLS credentials and the CA (NodeSecurity), the join token the `join:` line shows (--join-token, else a new one valid for an
+    /// hour), and that line itself, printed once the node listens; the address goes to &lt;state&gt;/coordinator/address for `token create`.
+    /// </summary>
+    private static void Secure(CliContext context, DistBackpropAkkaOptions akka, CoordinatorOptions c, Bound<CoordinatorOptions> cluster)
+    {
+        akka.MaxFrameSizeExplicit = cluster.IsSet(nameof(c.MaxFrameSize));
+        var security = new SecurityOptions(c.StateDir, c.TlsCert, c.TlsKey, c.TlsCa, c.Insecure);
+        var (credentials, authority) = NodeSecurity.ForCoordinator(security, [akka.PublicHost ?? akka.Host], m => context.Out.WriteLine(m));
+        (akka.Tls, akka.Authority, akka.Insecure) = (credentials, authority, c.Insecure);
+        string joinWith;
+        if (c.Insecure)
+        {
+            context.Err.WriteLine(NodeSecurity.InsecureWarning);
+            joinWith = "--insecure";
+            if (c.JoinToken is not null)
+            {
+                throw new UsageException($"{cluster.Name(nameof(c.JoinToken))}: join tokens need TLS; not with --insecure");
+            }
+        }
+        else if (authority is null)
+        {
+            joinWith = "--tls-cert WORKER.pem --tls-key WORKER.key --tls-ca CA.pem";
+            if (c.JoinToken is not null)
+            {
+                throw new UsageException($"{cluster.Name(nameof(c.JoinToken))}: enrolment needs the state dir's CA; with --tls-cert/--tls-key/--tls-ca workers bring their own certificates too");
+            }
+        }
+        else
+        {
+            JoinToken token;
+            if (c.JoinToken is not null)
+            {
+                token = JoinToken.Parse(c.JoinToken, out var why) ?? throw new UsageException($"{cluster.Name(nameof(c.JoinToken))}: {why}");
+                if (token.CaFingerprint is { } fp && fp != authority.Trust.Fingerprint)
+                {
+                    throw new UsageException($"{cluster.Name(nameof(c.JoinToken))}: the token names the CA {fp}, this coordinator's is {authority.Trust.Fingerprint} (in {authority.Directory})");
+                }
+
+                authority.Tokens.AddInMemory(token);
+                token = token.WithFingerprint(authority.Trust.Fingerprint);
+            }
+            else
+            {
+                token = authority.CreateToken(NodeRole.Worker, TimeSpan.FromHours(1));
+            }
+
+            joinWith = $"--join {token}";
+        }
+
+        akka.Listening = (address, servicePort) =>
+        {
+            var seed = address.ToString();
+            if (authority is not null)
+            {
+                TokenCommand.WriteAddress(authority.Directory, seed, servicePort);
+            }
+
+            akka.Notice?.Invoke(NodeSecurity.JoinLine("worker", seed, address.Port ?? akka.Port, servicePort, joinWith));
+        };
     }
 
     private static int Execute(CliContext context, ConfigurationLayers layers, IReadOnlyDictionary<string, string?> commandLine, Bound<TrainingOptions> bound, Bound<CoordinatorOptions> cluster)
@@ -119,6 +183,18 @@ public static class CoordinatorCommand
                 {
                     errors.Add(invalid.Replace("--tensor-port", cluster.Name(nameof(c.TensorPort)), StringComparison.Ordinal));
                 }
+            }
+        }
+
+        if (akka is not null && errors.Count == 0)
+        {
+            try
+            {
+                Secure(context, akka, c, cluster);
+            }
+            catch (UsageException e)
+            {
+                errors.AddRange(e.Messages);
             }
         }
 

@@ -64,5 +64,7 @@ public static class DistBackpropCli
         yield return BenchCommand.Create(context);
         yield return MonitorCommand.Create(context);
         yield return DownloadCommand.Create(context);
+        yield return TokenCommand.Create(context);
+        yield return CertCommand.Create(context);
     }
 }

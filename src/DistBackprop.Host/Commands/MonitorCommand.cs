@@ -9,6 +9,7 @@ using System.CommandLine;
 using DistBackprop.Cluster.Hosting;
 using DistBackprop.Cluster.Monitoring;
 using DistBackprop.Cluster.Protocol;
+using DistBackprop.Host.Cluster;
 using DistBackprop.Host.Configuration;
 using DistBackprop.Host.Output;
 using Microsoft.Extensions.Logging;
@@ -39,6 +40,7 @@ public static class MonitorCommand
         {
             seeds, host, port, publicHost, maxFrame,
         };
+        TrainingCommandLine.AddSecurity(command, coordinator: false);
         TrainingCommandLine.AddCommon(command);
         command.SetAction(parseResult => CommandRunner.Run(context, () =>
         {
@@ -46,6 +48,18 @@ public static class MonitorCommand
             var seedNodes = (parseResult.GetValue(seeds) ?? []).SelectMany(ClusterSettings.SplitSeedNodes).ToArray(); // repeated or comma-separated
             var options = ClusterSettings.Build(context.Environment, NodeRole.Monitor, parseResult.GetValue(host) ?? "127.0.0.1", parseResult.GetValue(port),
                 parseResult.GetValue(publicHost), parseResult.GetValue(maxFrame) ?? "64MiB", "--max-frame-size", seedNodes, context.Verbose);
+            var insecure = parseResult.GetValue<bool>("--insecure");
+            var security = new SecurityOptions(parseResult.GetValue<string>("--state-dir") ?? context.Environment.Variables["DISTBACKPROP__STATEDIR"] as string,
+                parseResult.GetValue<string>("--tls-cert"), parseResult.GetValue<string>("--tls-key"), parseResult.GetValue<string>("--tls-ca"), insecure);
+            if (insecure)
+            {
+                context.Err.WriteLine(NodeSecurity.InsecureWarning);
+            }
+
+            var (coordinatorHost, servicePort) = NodeSecurity.ServiceEndpoint(seedNodes[0], parseResult.GetValue<int?>("--service-port"));
+            options.Tls = NodeSecurity.ForNode(NodeRole.Monitor, security, parseResult.GetValue<string>("--join") ?? context.Environment.Variables["DISTBACKPROP__JOIN"] as string,
+                coordinatorHost, servicePort, options.JoinRetry, context.Err.WriteLine, context.Cancellation);
+            options.Insecure = insecure;
             return Run(context, options, parseResult.GetValue<bool>("--plain"));
         }));
         return command;

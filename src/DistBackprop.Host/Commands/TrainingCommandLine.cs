@@ -64,6 +64,27 @@ public static class TrainingCommandLine
         command.Options.Add(Flag("--verbose", "show stack traces of runtime failures"));
     }
 
+    /// <summary>The security options of the cluster commands (docs/security.md); <paramref name="coordinator"/>: --join-token, else --join and --service-port.</summary>
+    public static void AddSecurity(Command command, bool coordinator)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        command.Options.Add(Text("--state-dir", "keys, certificates and tokens of this node, owner-only [default: ~/.distbackprop]"));
+        if (coordinator)
+        {
+            command.Options.Add(Text("--join-token", "also accept this join token (dbp1.ID.SECRET), e.g. one a compose file shares"));
+        }
+        else
+        {
+            command.Options.Add(Text("--join", "enrol with this token from the coordinator's `join:` line (or `distbackprop token create`)"));
+            command.Options.Add(Value<int>("--service-port", "the coordinator's service port, for enrolment [default: the seed port + 1]"));
+        }
+
+        command.Options.Add(Text("--tls-cert", "bring your own PEM certificate of this node (with --tls-key and --tls-ca)"));
+        command.Options.Add(Text("--tls-key", "its PEM private key"));
+        command.Options.Add(Text("--tls-ca", "the cluster CA's PEM certificate"));
+        command.Options.Add(Flag("--insecure", "plain TCP without TLS or authentication (closed networks only)"));
+    }
+
     /// <summary>The options given explicitly on the command line, as configuration strings keyed by <see cref="OptionsBinder.KeyOf"/>.</summary>
     public static Dictionary<string, string?> CommandLineValues(ParseResult parseResult)
     {

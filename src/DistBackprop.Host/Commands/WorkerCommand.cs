@@ -9,6 +9,7 @@ using System.CommandLine;
 using System.Globalization;
 using DistBackprop.Cluster.Hosting;
 using DistBackprop.Cluster.Protocol;
+using DistBackprop.Cluster.Security;
 using DistBackprop.Core.Data;
 using DistBackprop.Core.Model;
 using DistBackprop.Host.Cluster;
@@ -39,6 +40,7 @@ public static class WorkerCommand
         command.Options.Add(TrainingCommandLine.Value<long>("--seed", "seed of the worker's own (synthetic) data, checked by fingerprint"));
         command.Options.Add(TrainingCommandLine.Value<double>("--test-split", "test split of the worker's own data, as for train"));
         command.Options.Add(TrainingCommandLine.Value<double>("--val-split", "validation split of the worker's own data, as for train"));
+        TrainingCommandLine.AddSecurity(command, coordinator: false);
         TrainingCommandLine.AddCommon(command);
         command.SetAction(parseResult => CommandRunner.Run(context, () =>
         {
@@ -95,10 +97,33 @@ public static class WorkerCommand
             }
         }
 
+        if (o.ServicePort is < 1 or > 65535)
+        {
+            errors.Add($"{bound.Name(nameof(o.ServicePort))} must be in 1..65535 (got {o.ServicePort})");
+        }
+
         if (errors.Count > 0)
         {
             throw new UsageException(errors);
         }
+
+        // Credentials before anything else: a worker that cannot join the cluster says so at once (exit 2)
+        var output0 = context.Out;
+        var (coordinatorHost, servicePort) = NodeSecurity.ServiceEndpoint(seeds[0], o.ServicePort);
+        var security = new SecurityOptions(o.StateDir, o.TlsCert, o.TlsKey, o.TlsCa, o.Insecure);
+        if (o.Insecure)
+        {
+            context.Err.WriteLine(NodeSecurity.InsecureWarning);
+        }
+
+        var credentials = NodeSecurity.ForNode(NodeRole.Worker, security, o.Join, coordinatorHost, servicePort, akka!.JoinRetry, t =>
+        {
+            lock (output0)
+            {
+                output0.WriteLine(t);
+            }
+        }, context.Cancellation);
+        (akka.Tls, akka.Insecure) = (credentials, o.Insecure);
 
         // The worker's own data, when any data option was given: the coordinator checks its fingerprint.
         Dataset? own = null;
@@ -110,7 +135,9 @@ public static class WorkerCommand
 
         var descriptor = model is null ? null : Complete(bound, model.Value, own);
         var threads = o.Threads ?? Math.Max(1, context.ProcessorCount);
-        var id = $"{Environment.MachineName}-{Environment.ProcessId}";
+        // the certificate's name, then this process (several workers may share a certificate): the coordinator checks the prefix
+        var instance = $"{Environment.MachineName}-{Environment.ProcessId}";
+        var id = credentials?.Identity.WorkerId(instance) ?? instance;
         var env = context.Environment;
         var settings = new DistBackprop.Cluster.Actors.WorkerSettings
         {
@@ -134,7 +161,7 @@ public static class WorkerCommand
             $"model {descriptor?.ToString() ?? "from the coordinator"}; data {(own is null ? "from the coordinator" : $"{own.Name} ({own.Count} samples, fingerprint {own.Fingerprint})")}");
         using var loggers = NodeLog.Factory(context.Err, o.Verbose);
         var exit = ClusterWorkerHost.RunAsync(akka!, settings, loggers,
-            incarnationStarted: a => Line($"worker node up at {a}; joining {string.Join(", ", seeds)} (retrying until a coordinator answers)"),
+            incarnationStarted: a => Line($"worker node up at {a}; joining {string.Join(", ", akka.EffectiveSeedNodes())} (retrying until a coordinator answers)"),
             context.Cancellation).GetAwaiter().GetResult();
         if (exit.Refused)
         {

@@ -27,8 +27,27 @@ public sealed class CoordinatorOptions
     /// workers follow the coordinator. Null = DistBackprop__Cluster__TensorTransport, else tcp. Env: DISTBACKPROP__TENSORTRANSPORT.</summary>
     public string? TensorTransport { get; set; }
 
-    /// <summary>--tensor-port: where the tensor channel listens; null = --port + 1, 0 = any free port. Env: DISTBACKPROP__TENSORPORT.</summary>
+    /// <summary>--tensor-port: where the service port (tensor channel and enrolment) listens; null = --port + 1, 0 = any free port. Env: DISTBACKPROP__TENSORPORT.</summary>
     public int? TensorPort { get; set; }
+
+    /// <summary>--state-dir: where the cluster CA, this node's certificate and join tokens live (&lt;dir&gt;/coordinator, owner-only);
+    /// null = ~/.distbackprop. Env: DISTBACKPROP__STATEDIR.</summary>
+    public string? StateDir { get; set; }
+
+    /// <summary>--join-token dbp1.ID.SECRET[.FINGERPRINT]: also accept this token (worker or monitor) while running, e.g. one shared by a
+    /// compose file; the join line then shows it. Env: DISTBACKPROP__JOINTOKEN.</summary>
+    public string? JoinToken { get; set; }
+
+    /// <summary>--tls-cert / --tls-key / --tls-ca: bring-your-own PEM files instead of the state dir's CA (no enrolment then).
+    /// Env: DISTBACKPROP__TLSCERT, DISTBACKPROP__TLSKEY, DISTBACKPROP__TLSCA.</summary>
+    public string? TlsCert { get; set; }
+
+    public string? TlsKey { get; set; }
+
+    public string? TlsCa { get; set; }
+
+    /// <summary>--insecure: plain TCP, no certificates (prints a warning). Env: DISTBACKPROP__INSECURE.</summary>
+    public bool Insecure { get; set; }
 }
 
 /// <summary>Options of <c>distbackprop worker</c>. Model and data options are null/unset when the worker adopts the coordinator's.</summary>
@@ -72,6 +91,25 @@ public sealed class WorkerOptions
 
     /// <summary>--val-split of the worker's own data (the rows held out of training, as for train). Env: DISTBACKPROP__VALSPLIT.</summary>
     public double? ValSplit { get; set; }
+    /// <summary>--join TOKEN: enrol with the coordinator (the token from its `join:` line or `token create`) unless the state dir
+    /// already holds a certificate of that cluster. Env: DISTBACKPROP__JOIN.</summary>
+    public string? Join { get; set; }
+
+    /// <summary>--service-port: the coordinator's service port, for enrolment; null = the seed node's port + 1. Env: DISTBACKPROP__SERVICEPORT.</summary>
+    public int? ServicePort { get; set; }
+
+    /// <summary>--state-dir: where this worker keeps its certificate (&lt;dir&gt;/worker/node.pem); null = ~/.distbackprop. Env: DISTBACKPROP__STATEDIR.</summary>
+    public string? StateDir { get; set; }
+
+    /// <summary>--tls-cert / --tls-key / --tls-ca: bring-your-own PEM files (a worker certificate of the cluster CA). Env: DISTBACKPROP__TLSCERT, ….</summary>
+    public string? TlsCert { get; set; }
+
+    public string? TlsKey { get; set; }
+
+    public string? TlsCa { get; set; }
+
+    /// <summary>--insecure: plain TCP, no certificates. Env: DISTBACKPROP__INSECURE.</summary>
+    public bool Insecure { get; set; }
 
     /// <summary>--plain. Env: DISTBACKPROP__PLAIN.</summary>
     public bool Plain { get; set; }

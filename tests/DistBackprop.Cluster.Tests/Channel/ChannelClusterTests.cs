@@ -111,10 +111,10 @@ public class ChannelClusterTests(ITestOutputHelper output) : HostedTestKit(outpu
             }
 
             var step4 = result.Steps.Single(r => r.Step == 4);
-            var byWorker = result.Summary.ShardsByWorker!.ToDictionary(c => c.WorkerId, c => c.Shards);
+            var byWorker = result.Summary.ShardsByWorker!.ToDictionary(c => c.WorkerId.Replace(TestPki.Id(""), "", StringComparison.Ordinal), c => c.Shards);
             _output.WriteLine($"step 4: {step4.ReassignedShards} shard(s) reassigned; shards delivered: w1 {byWorker.GetValueOrDefault("w1")}, w2 {byWorker.GetValueOrDefault("w2")}");
             Assert.Equal(1, cut);
-            Assert.Contains(notices, n => n.StartsWith("worker w2: tensor channel closed", StringComparison.Ordinal));
+            Assert.Contains(notices, n => n.StartsWith($"worker {TestPki.Id("w2")}: tensor channel closed", StringComparison.Ordinal));
             Assert.Equal(2, step4.ReassignedShards);
             Assert.Equal(10, result.Summary.Steps);
             Assert.Equal(0, result.Summary.TimedOutShards); // the broken channel, not the 60 s deadline, finished step 4
@@ -136,14 +136,15 @@ public class ChannelClusterTests(ITestOutputHelper output) : HostedTestKit(outpu
         {
             MinWorkers = 1,
             Events = e => events.Tell(e),
-            TensorChannel = new TensorChannelOptions("127.0.0.1", 0),
+            TensorChannel = new TensorChannelOptions("127.0.0.1", 0) { Tls = TestPki.For(NodeRole.Coordinator) },
         };
         var coordinator = Sys.ActorOf(Actors.Coordinator.Props(settings));
         var probe = CreateTestProbe();
-        coordinator.Tell(new RegisterWorker("raw", Core.Tensors.Gemm.KernelPath, null, null, 1), probe.Ref);
+        var credentials = TestPki.For(NodeRole.Worker, "raw");
+        coordinator.Tell(new RegisterWorker("raw/1", Core.Tensors.Gemm.KernelPath, null, null, 1), probe.Ref);
         var endpoint = probe.ExpectMsg<RegistrationAccepted>().TensorChannel!;
-        using var raw = new RawChannel(endpoint, config.Spec.ParameterCount);
-        coordinator.Tell(new WorkerReady("raw", Data.Fingerprint), probe.Ref);
+        using var raw = new RawChannel(endpoint, config.Spec.ParameterCount, credentials);
+        coordinator.Tell(new WorkerReady("raw/1", Data.Fingerprint), probe.Ref);
 
         var work1 = probe.ExpectMsg<ComputeShards>(TimeSpan.FromSeconds(5));
         Assert.Null(work1.Weights); // the weights came over the channel
@@ -196,21 +197,28 @@ public class ChannelClusterTests(ITestOutputHelper output) : HostedTestKit(outpu
         Assert.True(diff == "identical", $"{what} vs reference: {diff}");
     }
 
-    /// <summary>A worker's tensor channel played by hand over a plain socket, with the frame codec.</summary>
+    /// <summary>A worker's tensor channel played by hand over a TLS socket with a worker certificate, with the frame codec.</summary>
     private sealed class RawChannel : IDisposable
     {
         private readonly Socket _socket = new(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        private readonly NetworkStream _stream;
+        private readonly System.Net.Security.SslStream _stream;
         private readonly byte[] _scratch = new byte[FrameCodec.HeaderBytes];
         private readonly Mlp<float> _mlp = new(TestData.Spec, 64);
         private readonly int _parameters;
 
-        public RawChannel(TensorChannelEndpoint endpoint, int parameters)
+        public RawChannel(TensorChannelEndpoint endpoint, int parameters, DistBackprop.Cluster.Security.NodeCredentials credentials)
         {
             _parameters = parameters;
             _socket.Connect(endpoint.Host, endpoint.Port);
-            _stream = new NetworkStream(_socket, ownsSocket: true);
-            FrameCodec.Write(_stream, _scratch, new FrameHeader(FrameKind.Hello, 0, endpoint.Token, 0, -1, 0, 0, parameters), []);
+            _stream = new System.Net.Security.SslStream(new NetworkStream(_socket, ownsSocket: true), false,
+                credentials.Trust.SslValidator(null, NodeRole.Coordinator));
+            _stream.AuthenticateAsClient(new System.Net.Security.SslClientAuthenticationOptions
+            {
+                TargetHost = "coordinator",
+                ClientCertificates = [credentials.Certificate],
+                CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
+            });
+            FrameCodec.WriteHello(_stream, endpoint.Nonce, parameters);
         }
 
         public float[] ReadWeights(long version)

@@ -39,12 +39,16 @@ public sealed class GradientStreamingTests(ITestOutputHelper output)
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
         var pool = new TensorPool();
         var accepting = listener.AcceptSocketAsync();
-        using var channel = await TcpWorkerChannel.ConnectAsync(new TensorChannelEndpoint("127.0.0.1", port, 42), spec.ParameterCount, pool, ActorRefs.Nobody);
+        var nonce = Enumerable.Range(1, FrameCodec.HelloNonceBytes).Select(i => (byte)i).ToArray();
+        using var channel = await TcpWorkerChannel.ConnectAsync(new TensorChannelEndpoint("127.0.0.1", port, nonce), spec.ParameterCount, pool, ActorRefs.Nobody);
         using var server = await accepting;
         using var stream = new NetworkStream(server);
         var scratch = new byte[FrameCodec.HeaderBytes];
         Assert.True(FrameCodec.TryReadHeader(stream, scratch, spec.ParameterCount, out var hello));
-        Assert.Equal((FrameKind.Hello, 42L), (hello.Kind, hello.Step));
+        Assert.Equal((FrameKind.Hello, spec.ParameterCount), (hello.Kind, hello.Total));
+        var sentNonce = new byte[FrameCodec.HelloNonceBytes];
+        stream.ReadExactly(sentNonce);
+        Assert.Equal(nonce, sentNonce);
 
         // streamed: the gradient buffer starts as garbage (overwrite mode), parts go while backprop runs
         var streamer = new GradientStreamer(spec.Layout, minPartFloats);
@@ -101,7 +105,7 @@ public sealed class GradientStreamingTests(ITestOutputHelper output)
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         var accepting = listener.AcceptSocketAsync();
-        var channel = await TcpWorkerChannel.ConnectAsync(new TensorChannelEndpoint("127.0.0.1", ((IPEndPoint)listener.LocalEndpoint).Port, 1), 10, new TensorPool(), ActorRefs.Nobody);
+        var channel = await TcpWorkerChannel.ConnectAsync(new TensorChannelEndpoint("127.0.0.1", ((IPEndPoint)listener.LocalEndpoint).Port, new byte[FrameCodec.HelloNonceBytes]), 10, new TensorPool(), ActorRefs.Nobody);
         using var server = await accepting;
         var gradient = new float[10];
         Assert.Equal("gradient", Assert.Throws<ArgumentException>(() => channel.SendGradientPart(1, 0, 0, gradient, 6, 5, last: false)).ParamName);

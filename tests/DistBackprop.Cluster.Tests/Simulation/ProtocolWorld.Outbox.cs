@@ -31,7 +31,7 @@ internal sealed partial class ProtocolWorld
         ));
     }
 
-    void ICoordinatorOutbox.Accept(WorkerHandle worker, RegistrationAccepted message)
+    void ICoordinatorOutbox.Accept(WorkerHandle worker, string workerId, RegistrationAccepted message)
     {
         if (Worker(worker) is not { Alive: true } w)
         {

@@ -90,6 +90,7 @@ public sealed class Scene : IDisposable
         }
 
         _environment = env;
+        Join = new ClusterJoin(_dir.Path);
     }
 
     private readonly IReadOnlyDictionary<string, string> _environment;
@@ -97,6 +98,9 @@ public sealed class Scene : IDisposable
     public int Steps { get; }
 
     public int Port { get; }
+
+    /// <summary>This scene's cluster CA and join token (the secure default).</summary>
+    public ClusterJoin Join { get; private set; } = null!;
 
     public string SeedAddress => NodeProcess.SeedAddress(Port);
 
@@ -109,11 +113,11 @@ public sealed class Scene : IDisposable
 
     /// <summary>`distbackprop coordinator` at this scene's port with the fast timings, <see cref="FaultRun.Common"/> and <paramref name="args"/>.</summary>
     public NodeProcess Coordinator(string name, params string[] args) =>
-        Add(NodeProcess.Start(name, Dir, _environment, ["coordinator", .. FaultRun.Common(Steps), "--port", $"{Port}", .. args]));
+        Add(NodeProcess.Start(name, Dir, _environment, ["coordinator", .. FaultRun.Common(Steps), "--port", $"{Port}", .. Join.Coordinator, .. args]));
 
     /// <summary>`distbackprop worker` joining this scene's coordinator, one kernel thread.</summary>
     public NodeProcess Worker(string name) =>
-        Add(NodeProcess.Start(name, Dir, _environment, "worker", "--plain", "--seed-nodes", SeedAddress, "--threads", "1"));
+        Add(NodeProcess.Start(name, Dir, _environment, ["worker", "--plain", "--seed-nodes", SeedAddress, "--threads", "1", .. Join.Worker]));
 
     /// <summary>Watches the metrics file <paramref name="name"/> (in this scene's folder) from now on.</summary>
     public MetricsWatcher Watch(string name)
@@ -156,7 +160,8 @@ public sealed class Scene : IDisposable
         _dir.Dispose();
     }
 
-    private NodeProcess Add(NodeProcess n)
+    /// <summary>Owns <paramref name="n"/> (killed in Dispose, printed by Fail).</summary>
+    public NodeProcess Add(NodeProcess n)
     {
         lock (Running)
         {
