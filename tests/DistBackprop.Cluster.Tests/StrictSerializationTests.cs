@@ -107,18 +107,20 @@ public class StrictSerializationTests(ITestOutputHelper output) : HostedTestKit(
     [Fact]
     public async Task A_rogue_node_over_tcp_cannot_make_the_node_build_a_foreign_type()
     {
-        // victim: the production composition with remoting (a coordinator node that forms a cluster of its own)
+        // victim: the production composition with remoting (a coordinator node that forms a cluster of its own), over
+        // plain TCP: with mutual TLS a rogue without a certificate of the cluster's CA gets no byte in at all (the TLS
+        // tests); this is the second line of defence, what an enrolled node that turned rogue could still send
         var port = ClusterChaos.FreePort();
         using var victim = LocalTraining.BuildHost(null, Akka.Event.LogLevel.WarningLevel, b => b
-            .WithDistBackprop(new DistBackpropAkkaOptions { Role = NodeRole.Coordinator, Port = port, SerializeMessages = false })
-            .WithActors((system, _) => system.ActorOf(Props.Create(() => new Recorder()), "recorder")));
+            .WithDistBackprop(new DistBackpropAkkaOptions { Role = NodeRole.Coordinator, Port = port, SerializeMessages = false, Insecure = true })
+            .WithActors((system, _) => system.ActorOf(Props.Create(() => new Recorder()), Actors.Coordinator.ActorName))); // a path untrusted mode lets through
         await victim.StartAsync();
         try
         {
             var victimSystem = victim.Services.GetRequiredService<ActorSystem>();
             var before = Tripwire.Built;
             var refusals = GuardSerializer.Refusals;
-            var (received, text) = await Attack($"akka.tcp://{DistBackpropAkkaOptions.SystemName}@127.0.0.1:{port}/user/recorder", victimSystem);
+            var (received, text) = await Attack($"akka.tcp://{DistBackpropAkkaOptions.SystemName}@127.0.0.1:{port}/user/{Actors.Coordinator.ActorName}", victimSystem);
             Assert.Equal(before, Tripwire.Built);
             Assert.Equal(["after"], received); // only the harmless message after the attack got through
             Assert.True(GuardSerializer.Refusals > refusals, "the guard never saw the attack");
@@ -285,6 +287,7 @@ public class StrictSerializationTests(ITestOutputHelper output) : HostedTestKit(
                 _ when t == typeof(double) => 0.5,
                 _ when t == typeof(float) => 1.5f,
                 _ when t == typeof(bool) => true,
+                _ when t == typeof(byte) => (byte)9,
                 _ when t.IsEnum => Enum.GetValues(t).GetValue(0)!,
                 _ when t.IsArray => Array(t.GetElementType()!),
                 _ when t.Namespace == HyperionTypeFilter.ProtocolNamespace => Of(t),

@@ -29,11 +29,12 @@ public sealed class TrainingOptionsClusterTests(ITestOutputHelper output)
         var nodes = new List<NodeProcess>();
         try
         {
+            var join = new ClusterJoin(dir.Path); // the secure default
             nodes.Add(NodeProcess.Start("coordinator", dir.Path,
-                ["coordinator", .. common, "--min-workers", "2", "--port", $"{port}", "--out", clusterModel, "--best-out", clusterBest]));
+                ["coordinator", .. common, "--min-workers", "2", "--port", $"{port}", "--out", clusterModel, "--best-out", clusterBest, .. join.Coordinator]));
             await nodes[0].WaitForAsync("coordinator up at", Start);
-            nodes.Add(NodeProcess.Start("worker 1", dir.Path, "worker", "--plain", "--seed-nodes", seed, "--threads", "1"));
-            nodes.Add(NodeProcess.Start("worker 2", dir.Path, "worker", "--plain", "--seed-nodes", seed, "--threads", "1", "--seed", "3", "--val-split", "0.1"));
+            nodes.Add(NodeProcess.Start("worker 1", dir.Path, ["worker", "--plain", "--seed-nodes", seed, "--threads", "1", .. join.Worker]));
+            nodes.Add(NodeProcess.Start("worker 2", dir.Path, ["worker", "--plain", "--seed-nodes", seed, "--threads", "1", "--seed", "3", "--val-split", "0.1", .. join.Worker]));
             var coordinator = nodes[0];
 
             Assert.Equal(0, await coordinator.ExitCodeAsync(Run));

@@ -127,6 +127,7 @@ public class LibraryApiTests
         SeedNodes = seeds,
         TensorPort = 0,
         DowningStableAfter = TimeSpan.FromSeconds(2),
+        Tls = TestPki.For(seeds.Length == 0 ? NodeRole.Coordinator : NodeRole.Worker), // the secure default, with the test CA
     };
 
     private static int FreePort()

@@ -1,8 +1,8 @@
 // One test's cluster on a NetBed: the ONE place that starts `distbackprop` processes on the bed's hosts (each through
 // `ip netns exec`), with the fault tests' fast failure detection (but 3 s of heartbeat pause: on a loaded machine
 // 1.5 s made healthy workers blink unreachable), and owns them: Dispose kills them and takes the bed down, Fail prints
-// every output. When cluster mode becomes secure by default, the coordinator's
-// `join: …` line and the workers' `--join TOKEN` belong in JoinArguments below and nowhere else.
+// every output. The cluster is secure by default: the test's ClusterJoin gives the coordinator its --state-dir (the
+// cluster CA) and every worker --state-dir and --join TOKEN, nowhere else.
 // Leaves out: the namespaces themselves (NetBed) and the scenarios (NetBedTests).
 using System.Diagnostics;
 using DistBackprop.EndToEnd.Tests.Faults;
@@ -31,14 +31,18 @@ public sealed class BedCluster : IDisposable
         _output = output;
         CoordinatorHost = coordinatorHost;
         Bed = NetBed.Create(hosts, rate);
+        Join = new ClusterJoin(_dir.Path);
     }
+
+    /// <summary>The test's cluster CA and join token (mutual TLS, the default).</summary>
+    public ClusterJoin Join { get; }
 
     public NetBed Bed { get; }
 
     public int CoordinatorHost { get; }
 
-    /// <summary>akka.tcp://distbackprop@{coordinator host's address}:4053.</summary>
-    public string SeedAddress => $"akka.tcp://distbackprop@{NetBed.Address(CoordinatorHost)}:{Port}";
+    /// <summary>akka.ssl.tcp://distbackprop@{coordinator host's address}:4053.</summary>
+    public string SeedAddress => $"akka.ssl.tcp://distbackprop@{NetBed.Address(CoordinatorHost)}:{Port}";
 
     public Stopwatch Clock { get; } = Stopwatch.StartNew();
 
@@ -52,12 +56,12 @@ public sealed class BedCluster : IDisposable
     /// </summary>
     public NodeProcess Coordinator(int steps, string[]? network, params string[] args) =>
         Start("coordinator", CoordinatorHost,
-            ["coordinator", .. FaultRun.Common(steps), "--port", $"{Port}", .. network ?? ["--host", NetBed.Address(CoordinatorHost)], .. args]);
+            ["coordinator", .. FaultRun.Common(steps), "--port", $"{Port}", .. network ?? ["--host", NetBed.Address(CoordinatorHost)], .. Join.Coordinator, .. args]);
 
     /// <summary>`distbackprop worker` on host <paramref name="host"/>, joining the coordinator, one kernel thread.</summary>
     public NodeProcess Worker(int host, string[]? network = null, params string[] args) =>
         Start($"worker h{host}", host,
-            ["worker", "--plain", "--seed-nodes", SeedAddress, "--threads", "1", .. network ?? ["--host", NetBed.Address(host)], .. JoinArguments(), .. args]);
+            ["worker", "--plain", "--seed-nodes", SeedAddress, "--threads", "1", .. network ?? ["--host", NetBed.Address(host)], .. Join.Worker, .. args]);
 
     /// <summary>Watches the metrics file <paramref name="name"/> (in this cluster's folder) from now on.</summary>
     public MetricsWatcher Watch(string name)
@@ -96,10 +100,6 @@ public sealed class BedCluster : IDisposable
         Bed.Dispose(); // also kills anything left in its namespaces
         _dir.Dispose();
     }
-
-    // Cluster mode today is plain TCP and needs nothing here; with enrolment this returns ["--join", token] read from
-    // the coordinator's `join:` line (and the coordinator gets its --state-dir in Coordinator above).
-    private static string[] JoinArguments() => [];
 
     private NodeProcess Start(string name, int host, string[] args)
     {
