@@ -11,6 +11,7 @@ using DistBackprop.Cluster.Coordination;
 using DistBackprop.Cluster.Protocol;
 using DistBackprop.Cluster.Serialization;
 using DistBackprop.Core.Tensors;
+using DistBackprop.Core.Training;
 
 namespace DistBackprop.Cluster.Actors;
 
@@ -42,8 +43,9 @@ public sealed class Coordinator : ReceiveActor, IWithTimers, ICoordinatorOutbox
 
         Receive<RegisterWorker>(m => _machine.Register(HandleOf(Sender, create: true), m, Sender.Path.Address.HasLocalScope ? "in process" : Sender.Path.Address.ToString()));
         Receive<WorkerReady>(m => _machine.Ready(HandleOf(Sender), m));
-        Receive<ShardComputed>(m => _machine.ShardComputed(HandleOf(Sender), m));
-        Receive<ChannelGradient>(m => _machine.ShardComputed(HandleOf(Sender), m.Reply)); // tensor channel: sender = the worker
+        Receive<ShardComputed>(m => _machine.ShardComputed(HandleOf(Sender), m, Sender.Path.Address.HasLocalScope ? ReplyPath.InProcess : ReplyPath.Akka,
+            Sender.Path.Address.HasLocalScope ? null : GradientSum.AllFinite(m.Gradient, m.LossSum))); // in process: our own worker's buffer
+        Receive<ChannelGradient>(m => _machine.ShardComputed(HandleOf(Sender), m.Reply, ReplyPath.Channel, m.Finite)); // sender: the channel's worker
         Receive<ChannelOpened>(m =>
         {
             if (_transport.Opened(m, wanted: _handles.ContainsKey(m.Worker)))
@@ -89,7 +91,8 @@ public sealed class Coordinator : ReceiveActor, IWithTimers, ICoordinatorOutbox
         Receive<ClusterEvent.MemberRemoved>(m =>
         {
             _log.Info("member removed: {0} (was {1})", m.Member.Address, m.PreviousStatus);
-            OnNode(m.Member.Address, h => _machine.Terminated(h, removed: true)); // normally DeathWatch says so too
+            // normally DeathWatch says so too; removed after Exiting: the node left on purpose
+            OnNode(m.Member.Address, h => _machine.Terminated(h, removed: true, graceful: m.PreviousStatus == MemberStatus.Exiting));
         });
         Receive<ClusterEvent.MemberUp>(m => _log.Info("member up: {0} roles [{1}]", m.Member.Address, string.Join(',', m.Member.Roles)));
         Receive<ClusterEvent.IMemberEvent>(_ => { });

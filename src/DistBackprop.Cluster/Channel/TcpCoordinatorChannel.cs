@@ -14,6 +14,7 @@ using Akka.Event;
 using DistBackprop.Cluster.Protocol;
 using DistBackprop.Cluster.Security;
 using DistBackprop.Cluster.Serialization;
+using DistBackprop.Core.Training;
 
 namespace DistBackprop.Cluster.Channel;
 
@@ -281,7 +282,9 @@ public sealed class TcpCoordinatorChannel : ICoordinatorTransport, IChannelAccep
                     if (assembler.Complete(h) is { } reply)
                     {
                         Interlocked.Increment(ref owner._gradients);
-                        owner._coordinator.Tell(new ChannelGradient(reply, identity), worker);
+                        // checked here, on this connection's reader thread while the array is hot, not on the coordinator's
+                        var finite = GradientSum.AllFinite(reply.Gradient, reply.LossSum);
+                        owner._coordinator.Tell(new ChannelGradient(reply, identity, finite), worker);
                     }
                 }
 

@@ -98,7 +98,7 @@ public sealed record ChannelClosed(IActorRef Worker, object Connection, string R
 /// <summary>To the coordinator, with the worker as sender: a whole shard gradient that arrived on the channel (array from the TensorPool).
 /// The sender is the actor the channel's Hello was bound to (set by this process, never read from the network), and
 /// <paramref name="From"/> the certificate identity the channel was authenticated with (null on plain TCP).</summary>
-public sealed record ChannelGradient(ShardComputed Reply, NodeIdentity? From = null) : INoSerializationVerificationNeeded;
+public sealed record ChannelGradient(ShardComputed Reply, NodeIdentity? From = null, bool Finite = true) : INoSerializationVerificationNeeded;
 
 /// <summary>To a worker: weights version <paramref name="Version"/> arrived on <paramref name="Channel"/> (array from the TensorPool).</summary>
 public sealed record WeightsArrived(TcpWorkerChannel Channel, long Version, float[] Weights) : INoSerializationVerificationNeeded;

@@ -7,8 +7,15 @@ namespace DistBackprop.Cluster.Coordination;
 
 public sealed partial class CoordinatorMachine
 {
-    /// <summary>One shard's sum arrived from <paramref name="from"/> (None: a sender that never registered). Step 4.</summary>
-    public void ShardComputed(WorkerHandle from, ShardComputed m)
+    /// <summary>
+    /// One shard's sum arrived from <paramref name="from"/> (None: a sender that never registered) by <paramref name="path"/>;
+    /// <paramref name="finite"/>: whether the transport found every value finite (null: not checked, an in-process worker).
+    /// Step 4: stale, duplicate and foreign replies are dropped; with a tensor channel only channel replies count (a reply
+    /// inside an Akka message can name any sender); a reply from the assignee that is malformed (length, sample count,
+    /// correct count) or not finite is refused and its worker marked failed: the shard is computed again elsewhere, and a
+    /// second non-finite result for the same shard is believed (the run has diverged: exit 3 at completion).
+    /// </summary>
+    public void ShardComputed(WorkerHandle from, ShardComputed m, ReplyPath path, bool? finite)
     {
         ArgumentNullException.ThrowIfNull(m);
         var w = _workers.Find(from);
@@ -17,46 +24,70 @@ public sealed partial class CoordinatorMachine
             w.LastReply = Now;
         }
 
-        var round = _round;
-        if (round is null || m.Step != round.Step)
+        var id = w?.Id ?? from.ToString();
+        var verdict = _round is not { } round ? AcceptResult.Stale
+            : _usesChannel && path != ReplyPath.Channel ? AcceptResult.NotAssignee
+            : round.Classify(m.Step, m.Shard, w is null ? WorkerHandle.None : from);
+        if (verdict == AcceptResult.Accepted && Problem(_round!, m, finite) is { } problem)
         {
-            _stale++;
-            _out.Log(LogSeverity.Debug, $"stale reply for step {m.Step} shard {m.Shard} from {w?.Id ?? from.ToString()} dropped ({_stale} so far)");
-            _out.Return(m.Gradient); // unread: in process it may be the worker's buffer, already reused
-            return;
+            verdict = Refuse(_round!, w!, m, problem);
         }
 
+        if (verdict == AcceptResult.Accepted)
+        {
+            _round!.Accept(m.Step, m.Shard, from, id, new GradientSum(m.Gradient, m.LossSum, m.Samples, m.Correct));
+            _shardsByWorker[id] = _shardsByWorker.GetValueOrDefault(id) + 1;
+            w!.Shards++;
+            w.ComputeMs += m.ComputeMs;
+            _timer.Arrived(from, m.ComputeMs, m.SerializeMs, Now);
+        }
+        else
+        {
+            Dropped(verdict, m, id);
+            _out.Return(m.Gradient); // unread: in process it may be the worker's buffer, already reused
+        }
+
+        Advance();
+    }
+
+    /// <summary>What is wrong with an assignee's reply, or null. Non-finite values only count once per shard (see ShardComputed).</summary>
+    private string? Problem(GradientRound round, ShardComputed m, bool? finite)
+    {
+        var expected = round.SamplesOf(m.Shard);
         if (m.Gradient.Length != _state.Config.Spec.ParameterCount)
         {
-            _out.Log(LogSeverity.Error, $"step {m.Step} shard {m.Shard} from {w?.Id ?? from.ToString()}: {m.Gradient.Length} gradient values, the model has {_state.Config.Spec.ParameterCount}; dropped");
-            _out.Return(m.Gradient);
-            return;
+            return $"{m.Gradient.Length} gradient values, the model has {_state.Config.Spec.ParameterCount}";
         }
 
-        var id = w?.Id ?? from.ToString();
-        switch (round.Accept(m.Step, m.Shard, w is null ? WorkerHandle.None : from, id, new GradientSum(m.Gradient, m.LossSum, m.Samples, m.Correct)))
+        if (m.Samples != expected || m.Correct < 0 || m.Correct > m.Samples)
         {
-            case AcceptResult.Stale:
-                _stale++;
-                _out.Return(m.Gradient);
-                return;
-            case AcceptResult.Duplicate:
-                _duplicates++;
-                _out.Log(LogSeverity.Debug, $"duplicate reply for step {m.Step} shard {m.Shard} from {id} dropped ({_duplicates} so far)");
-                _out.Return(m.Gradient);
-                return;
-            case AcceptResult.NotAssignee:
-                _foreign++;
-                _out.Log(LogSeverity.Debug, $"reply for step {m.Step} shard {m.Shard} from {id}, which does not hold it, dropped ({_foreign} so far)");
-                _out.Return(m.Gradient);
-                return;
+            return $"{m.Samples} samples ({m.Correct} correct), the shard has {expected}";
         }
 
-        _shardsByWorker[id] = _shardsByWorker.GetValueOrDefault(id) + 1;
-        w!.Shards++;
-        w.ComputeMs += m.ComputeMs;
-        _timer.Arrived(from, m.ComputeMs, m.SerializeMs, Now);
-        Advance();
+        var nonFinite = finite == false || (finite is null && !double.IsFinite(m.LossSum));
+        return nonFinite && !round.NonFiniteAgain(m.Shard) ? "non-finite values" : null;
+    }
+
+    /// <summary>The assignee sent a bad sum: its shards go elsewhere (Advance deals them) and it counts as failed.</summary>
+    private AcceptResult Refuse(GradientRound round, WorkerEntry w, ShardComputed m, string problem)
+    {
+        _rejected++;
+        w.Failures++;
+        _out.Log(LogSeverity.Warning, $"step {m.Step} shard {m.Shard} from worker {w.Id}: {problem}; refused, computing it again elsewhere");
+        TakeBack(w, "a refused result");
+        return AcceptResult.Rejected;
+    }
+
+    private void Dropped(AcceptResult verdict, ShardComputed m, string id)
+    {
+        var (what, count) = verdict switch
+        {
+            AcceptResult.Stale => ("stale", ++_stale),
+            AcceptResult.Duplicate => ("duplicate", ++_duplicates),
+            AcceptResult.NotAssignee => ("foreign", ++_foreign),
+            _ => ("refused", _rejected),
+        };
+        _out.Log(LogSeverity.Debug, $"{what} reply for step {m.Step} shard {m.Shard} from {id} dropped ({count} so far)");
     }
 
     /// <summary>Step 5 for deadlines: shards past theirs are taken from their silent workers.</summary>
@@ -130,7 +161,7 @@ public sealed partial class CoordinatorMachine
         _reassigned += round.ReassignedCount;
         var report = new StepReport(outcome.Step, outcome.Epoch, outcome.Loss, outcome.Accuracy, times.WallMs > 0 ? outcome.Samples * 1000.0 / times.WallMs : 0,
             _workers.LiveCount(), times.ComputeMs, times.SerializeMs, times.TransportMs, times.WaitMs, outcome.Samples, round.ReassignedCount, _stale, _duplicates,
-            round.TimedOutCount, _reassigned, times.WallMs, outcome.EpochCompleted, _foreign, outcome.LearningRate, outcome.GradNorm);
+            round.TimedOutCount, _reassigned, times.WallMs, outcome.EpochCompleted, _foreign, outcome.LearningRate, outcome.GradNorm, _rejected);
         LastReport = report;
         _out.Publish(report);
         try
@@ -194,8 +225,8 @@ public sealed partial class CoordinatorMachine
         var stopped = _stopRequested && !_state.IsFinished;
         var summary = new TrainingSummary(_state.Step, _state.Epoch, LastReport?.Loss ?? double.NaN, LastReport?.Accuracy ?? double.NaN, elapsed,
             _reassigned, _timedOut, _stale, _duplicates, stopped,
-            _shardsByWorker.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => new WorkerShardCount(p.Key, p.Value)).ToArray(), _foreign);
-        _out.Log(LogSeverity.Info, $"training {(stopped ? "stopped" : "completed")} after {summary.Steps} steps in {elapsed:0.0} s (reassigned {_reassigned}, timed out {_timedOut}, stale {_stale}, duplicates {_duplicates}, foreign {_foreign})");
+            _shardsByWorker.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => new WorkerShardCount(p.Key, p.Value)).ToArray(), _foreign, _rejected);
+        _out.Log(LogSeverity.Info, $"training {(stopped ? "stopped" : "completed")} after {summary.Steps} steps in {elapsed:0.0} s (reassigned {_reassigned}, timed out {_timedOut}, stale {_stale}, duplicates {_duplicates}, foreign {_foreign}, refused {_rejected})");
         _out.Publish(Status()); // the members table's final figures
         _out.Publish(new TrainingCompleted(_state.Parameters.ToArray(), summary));
         TellWorkers(new TrainingFinished(_state.Step));

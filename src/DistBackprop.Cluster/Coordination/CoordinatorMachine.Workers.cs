@@ -124,8 +124,11 @@ public sealed partial class CoordinatorMachine
         Advance();
     }
 
-    /// <summary>The worker is gone for good: DeathWatch (<paramref name="removed"/> false) or removed from the cluster.</summary>
-    public void Terminated(WorkerHandle worker, bool removed)
+    /// <summary>
+    /// The worker is gone for good: DeathWatch (<paramref name="removed"/> false) or removed from the cluster; <paramref name="graceful"/>:
+    /// its node left the cluster on purpose (shown as "left", not "dead"; so is every departure once the run is over).
+    /// </summary>
+    public void Terminated(WorkerHandle worker, bool removed, bool graceful = false)
     {
         if (!_workers.TryGet(worker, out var w))
         {
@@ -133,7 +136,7 @@ public sealed partial class CoordinatorMachine
         }
 
         w.Failures += TakeBack(w, removed ? "worker removed from the cluster" : "worker terminated");
-        _workers.Remove(w, "dead", _time.GetElapsedTime(w.LastReply).TotalSeconds);
+        _workers.Remove(w, graceful || _phase == Phase.Over ? "left" : "dead", _time.GetElapsedTime(w.LastReply).TotalSeconds);
         _out.Forget(worker);
         Notice(LogSeverity.Warning, $"worker {w.Id} {(removed ? "removed from the cluster" : "left")}; {_workers.LiveCount()} worker(s) live");
         Advance();

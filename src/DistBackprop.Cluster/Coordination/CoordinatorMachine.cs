@@ -19,8 +19,11 @@
  *   3. Dealing (ShardDealer): every unassigned shard goes to the live worker holding the fewest unfilled shards, never
  *      back to the worker it was just taken from while another is live; one ComputeShards per worker, with the weights
  *      when that worker does not hold this version yet, and a deadline per shard.
- *   4. Replies (GradientRound.Accept): a reply for another step is stale, one for a filled slot a duplicate, one from
- *      anyone but the shard's current assignee foreign: all three are dropped, counted, and their buffers returned.
+ *   4. Replies (GradientRound.Classify): a reply for another step is stale, one for a filled slot a duplicate, one from
+ *      anyone but the shard's current assignee (or, with a tensor channel, not over that worker's channel) foreign: all
+ *      three are dropped, counted, and their buffers returned. The assignee's reply must cover exactly its shard's rows
+ *      and be finite, else it is refused, the worker marked failed and its shards taken back (step 5); a second
+ *      non-finite result for the same shard is believed, so a real divergence still ends the run (exit 3).
  *   5. Losing a worker — terminated, removed, unreachable, its channel closed, it left, it declined, or a shard passed
  *      its deadline — takes its unfilled shards back (Release); step 3 deals them again. With no live worker the
  *      step pauses (TrainingPaused) and resumes when one becomes live (TrainingResumed).
@@ -71,6 +74,7 @@ public sealed partial class CoordinatorMachine
     private long _stale;
     private long _duplicates;
     private long _foreign;
+    private long _rejected;
     private long _reassigned;
     private long _timedOut;
 
@@ -121,8 +125,9 @@ public sealed partial class CoordinatorMachine
     /// <summary>The last step's report (a new subscriber gets it).</summary>
     public StepReport? LastReport { get; private set; }
 
-    /// <summary>Replies dropped so far: for another step, for a filled slot, from a worker that did not hold the shard.</summary>
-    public (long Stale, long Duplicates, long Foreign) Dropped => (_stale, _duplicates, _foreign);
+    /// <summary>Replies dropped so far: for another step, for a filled slot, from a worker that did not hold the shard, and
+    /// refused (malformed or not finite) from the one that did.</summary>
+    public (long Stale, long Duplicates, long Foreign, long Refused) DroppedReplies => (_stale, _duplicates, _foreign, _rejected);
 
     private long Now => _time.GetTimestamp();
 

@@ -16,6 +16,15 @@ public readonly record struct WorkerHandle(int Value)
     public override string ToString() => IsNone ? "none" : $"#{Value}";
 }
 
+/// <summary>How a shard's reply reached the coordinator: from a worker in this process, inside an Akka message from
+/// another node, or over that worker's (authenticated) tensor channel.</summary>
+public enum ReplyPath
+{
+    InProcess,
+    Akka,
+    Channel,
+}
+
 /// <summary>How serious a log line is.</summary>
 public enum LogSeverity
 {

@@ -39,6 +39,9 @@ public enum AcceptResult
 
     /// <summary>The sender is not the shard's current assignee (never dealt it, or it was taken back).</summary>
     NotAssignee,
+
+    /// <summary>From the assignee, but malformed or not finite: refused, the shard is to be computed again elsewhere.</summary>
+    Rejected,
 }
 
 /// <summary>The shards of one step: assignment, slots, outcomes, deadlines.</summary>
@@ -53,6 +56,7 @@ public sealed class GradientRound
     private readonly long[] _deadline; // TimeProvider timestamp; 0 = not assigned
     private readonly GradientSum?[] _slots;
     private readonly ShardOutcome?[] _outcomes;
+    private readonly bool[] _suspect; // a non-finite result came in once: a second one is believed (divergence)
 
     public GradientRound(long step, int[][] shardIndices, long dispatchTimestamp)
     {
@@ -68,6 +72,7 @@ public sealed class GradientRound
         _deadline = new long[s];
         _slots = new GradientSum?[s];
         _outcomes = new ShardOutcome?[s];
+        _suspect = new bool[s];
         DispatchTimestamp = dispatchTimestamp;
     }
 
@@ -183,26 +188,35 @@ public sealed class GradientRound
     }
 
     /// <summary>
-    /// Stores a shard's sum in its slot when <paramref name="from"/> is the shard's current assignee. A reply for another step
-    /// is stale, a second reply for a filled slot a duplicate, a reply from anyone else not the assignee's: none of them ever
-    /// enters a sum. (Every worker computes a shard to the same bits, but only the one it was dealt to may fill it.)
+    /// What a reply for (<paramref name="step"/>, <paramref name="shard"/>) from <paramref name="from"/> would be: for another step
+    /// stale, for a filled slot a duplicate, from anyone but the shard's current assignee not the assignee's; else Accepted (the
+    /// slot is open to it). (Every worker computes a shard to the same bits, but only the one it was dealt to may fill it.)
     /// </summary>
+    public AcceptResult Classify(long step, int shard, WorkerHandle from) =>
+        step != Step || (uint)shard >= (uint)Shards ? AcceptResult.Stale
+        : _slots[shard] is not null ? AcceptResult.Duplicate
+        : from.IsNone || _assignee[shard] != from ? AcceptResult.NotAssignee
+        : AcceptResult.Accepted;
+
+    /// <summary>Rows the slot's sum must cover (a reply with another sample count is malformed).</summary>
+    public int SamplesOf(int shard) => _indices[shard].Length;
+
+    /// <summary>A non-finite result for <paramref name="shard"/> came in: false the first time (compute it again elsewhere), true
+    /// when one came before (two workers agree: it is the training that diverged, not a worker).</summary>
+    public bool NonFiniteAgain(int shard)
+    {
+        var again = _suspect[shard];
+        _suspect[shard] = true;
+        return again;
+    }
+
+    /// <summary>Stores a shard's sum in its slot when <see cref="Classify"/> says Accepted; otherwise returns what it says.</summary>
     public AcceptResult Accept(long step, int shard, WorkerHandle from, string workerId, GradientSum sum)
     {
         ArgumentNullException.ThrowIfNull(sum);
-        if (step != Step || (uint)shard >= (uint)Shards)
+        if (Classify(step, shard, from) is var verdict and not AcceptResult.Accepted)
         {
-            return AcceptResult.Stale;
-        }
-
-        if (_slots[shard] is not null)
-        {
-            return AcceptResult.Duplicate;
-        }
-
-        if (from.IsNone || _assignee[shard] != from)
-        {
-            return AcceptResult.NotAssignee;
+            return verdict;
         }
 
         _slots[shard] = sum;

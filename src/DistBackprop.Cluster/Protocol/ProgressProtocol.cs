@@ -18,7 +18,8 @@ public interface ITrainingEvent : IControlMessage
 /// tensor serialization on the coordinator plus the slowest worker's, <paramref name="TransportMs"/> the rest of the
 /// critical worker's round trip, <paramref name="WaitMs"/> what is left of the step (stragglers, reassignment).
 /// <paramref name="StepMs"/>: dispatch to the last shard's arrival; <paramref name="EpochCompleted"/>: this step ended an epoch;
-/// <paramref name="ForeignReplies"/>: replies dropped since the start because their sender did not hold the shard.
+/// <paramref name="ForeignReplies"/>: replies dropped since the start because their sender did not hold the shard;
+/// <paramref name="RefusedReplies"/>: malformed or non-finite results of the shard's own worker, computed again elsewhere.
 /// </summary>
 public sealed record StepReport(
     long Step,
@@ -41,7 +42,8 @@ public sealed record StepReport(
     bool EpochCompleted = false,
     long ForeignReplies = 0,
     double LearningRate = double.NaN,
-    double GradNorm = double.NaN) : ITrainingEvent;
+    double GradNorm = double.NaN,
+    long RefusedReplies = 0) : ITrainingEvent;
 
 /// <summary>Counters over a whole run (this coordinator's part of it); <paramref name="ShardsByWorker"/>: shards each worker id delivered first.</summary>
 public sealed record TrainingSummary(
@@ -56,7 +58,8 @@ public sealed record TrainingSummary(
     long DuplicateReplies,
     bool Stopped,
     WorkerShardCount[]? ShardsByWorker = null,
-    long ForeignReplies = 0) : IControlMessage;
+    long ForeignReplies = 0,
+    long RefusedReplies = 0) : IControlMessage;
 
 /// <summary>How many shard results of a run came first from worker <paramref name="WorkerId"/> (and entered a sum).</summary>
 public sealed record WorkerShardCount(string WorkerId, long Shards) : IControlMessage;

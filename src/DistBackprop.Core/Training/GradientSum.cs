@@ -27,6 +27,10 @@ public sealed class GradientSum
 
     public int Correct { get; set; }
 
+    /// <summary>Whether every gradient value and the loss sum are finite (a sum received from elsewhere is checked with this).</summary>
+    public static bool AllFinite(ReadOnlySpan<float> gradient, double lossSum) =>
+        double.IsFinite(lossSum) && System.Numerics.Tensors.TensorPrimitives.IsFiniteAll(gradient);
+
     /// <summary>Zeroes everything: the start of a fresh sum.</summary>
     public void Clear()
     {

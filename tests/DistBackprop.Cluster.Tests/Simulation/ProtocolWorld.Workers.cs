@@ -108,7 +108,9 @@ internal sealed partial class ProtocolWorld
         }
     }
 
-    private void SendReply(SimWorker w, ShardComputed reply, string what) => Send(w, what, () => _machine.ShardComputed(HandleOf(w), reply));
+    /// <summary>A reply over the worker's transport: its tensor channel when the run has one, else inside an Akka message.</summary>
+    private void SendReply(SimWorker w, ShardComputed reply, string what) => Send(w, what, () => _machine.ShardComputed(HandleOf(w), reply,
+        _channel ? ReplyPath.Channel : ReplyPath.Akka, GradientSum.AllFinite(reply.Gradient, reply.LossSum)));
 
     // ---- faults -------------------------------------------------------------------------------------------
 
@@ -116,7 +118,7 @@ internal sealed partial class ProtocolWorld
     {
         var any = _workers.Where(w => w.Alive).ToList();
         var w = any.Count > 0 ? any[_rng.Next(any.Count)] : null;
-        switch (_rng.Next(w is null ? 1 : 12))
+        switch (_rng.Next(w is null ? 1 : 13))
         {
             case 0:
                 Join(bad: _rng.Next(10) == 0); // late joiner (one in ten with the wrong architecture)
@@ -163,6 +165,9 @@ internal sealed partial class ProtocolWorld
                 break;
             case 9 or 10:
                 Forge(w!);
+                break;
+            case 11 when w!.LastReply is { } last && last.Step == _machine.CurrentStep:
+                Corrupt(w, last);
                 break;
         }
     }
@@ -211,6 +216,33 @@ internal sealed partial class ProtocolWorld
         }
     }
 
+    /// <summary>
+    /// <paramref name="w"/> sends its own reply again, damaged: a sample count off by one, a gradient one value short, or (at
+    /// most once per shard, since a second non-finite result is believed) a NaN. It must be refused and the shard recomputed.
+    /// </summary>
+    private void Corrupt(SimWorker w, ShardComputed reply)
+    {
+        var kind = _rng.Next(3);
+        if (kind == 2 && !_poisoned.Add((reply.Step, reply.Shard)))
+        {
+            kind = 0;
+        }
+
+        var bad = kind switch
+        {
+            0 => reply with { Gradient = reply.Gradient.ToArray(), Samples = reply.Samples + (_rng.Next(2) == 0 ? 1 : -1) },
+            1 => reply with { Gradient = reply.Gradient[..^1] },
+            _ => reply with { Gradient = reply.Gradient.ToArray() },
+        };
+        if (kind == 2)
+        {
+            bad.Gradient[_rng.Next(bad.Gradient.Length)] = float.NaN;
+        }
+
+        _origins[bad.Gradient] = (w, reply.Step, reply.Shard);
+        SendReply(w, bad, $"corrupt ({(kind == 0 ? "samples" : kind == 1 ? "short" : "NaN")}) ShardComputed step {reply.Step} shard {reply.Shard}");
+    }
+
     /// <summary>Another worker's reply for the open step, sent as <paramref name="w"/>'s own (a fresh array, correct bits).</summary>
     private void Forge(SimWorker w)
     {
@@ -225,6 +257,7 @@ internal sealed partial class ProtocolWorld
         _origins[copy] = (unregistered ? null : w, victim.Step, victim.Shard);
         var forged = victim with { Gradient = copy };
         Trace($"fault: forged ShardComputed step {forged.Step} shard {forged.Shard} from {(unregistered ? "an unregistered sender" : w.ToString())}");
-        Send(w, "forged ShardComputed", () => _machine.ShardComputed(unregistered ? WorkerHandle.None : HandleOf(w), forged));
+        var path = _channel && _rng.Next(2) == 0 ? ReplyPath.Channel : ReplyPath.Akka; // with a channel, an Akka reply can claim any sender
+        Send(w, "forged ShardComputed", () => _machine.ShardComputed(unregistered ? WorkerHandle.None : HandleOf(w), forged, path, true));
     }
 }

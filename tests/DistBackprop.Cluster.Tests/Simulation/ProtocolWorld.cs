@@ -47,6 +47,7 @@ internal sealed partial class ProtocolWorld : ICoordinatorOutbox
     // registers again gets a new handle from the shell, but it is the same actor, and its replies are its own)
     private readonly Dictionary<float[], (SimWorker? Worker, long Step, int Shard)> _origins = new(ReferenceEqualityComparer.Instance);
     private readonly Dictionary<(long Step, int Shard), SimWorker> _dealtTo = new();
+    private readonly HashSet<(long Step, int Shard)> _poisoned = new(); // shards a NaN was sent for (once each)
     private readonly List<string> _trace = new();
     private int _nextHandle;
     private int _event;
