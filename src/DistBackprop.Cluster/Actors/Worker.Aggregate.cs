@@ -1,6 +1,6 @@
 // The worker actor, part 4: its place in a step's aggregation tree (--fan-in, docs/aggregation.md). The coordinator's
-// AggregateRole comes just before the ComputeShards of the step; once the worker holds the weights (from the
-// coordinator, or relayed by its parent) it relays them to its children at once, computes its own leaves without
+// AggregateRole comes just before the ComputeShards of the step (the parent's relay may come before both: it is kept
+// until the role for its step arrives); once the worker holds the weights (from the coordinator, or relayed by its parent) it relays them to its children at once, computes its own leaves without
 // sending them, takes its children's partial sums (only from each child's path, each once), and when all are in adds
 // them along the reduction tree (Core) into one sum for its subtree: to its parent, or — a group's head — to the
 // coordinator as the ShardComputed of its piece. Leaves out: the star (Worker.Serving.cs) and the math (Core).
@@ -17,6 +17,7 @@ namespace DistBackprop.Cluster.Actors;
 public sealed partial class Worker
 {
     private readonly Dictionary<int, ReductionTree> _trees = new();
+    private (RelayedWeights Relayed, string From)? _early; // weights relayed before this worker's role for their step arrived
 
     private void HandleRole(AggregateRole m)
     {
@@ -32,14 +33,37 @@ public sealed partial class Worker
 
         _aggregation = new Aggregation(m, tree);
         _parked.RemoveAll(p => p.Step <= m.Step); // work parked under an older role: its ComputeShards comes again with this one
+        if (_early is { } early && early.Relayed.Step <= m.Step)
+        {
+            _early = null;
+            ApplyRelayed(early.Relayed, early.From); // the parent was quicker than the coordinator's role (two senders, no order between them)
+        }
     }
 
     /// <summary>The parent's copy of the weights: only from the parent the role names, for the role's step.</summary>
     private void HandleRelayed(RelayedWeights m)
     {
-        if (_aggregation is not { FromParent: true } a || a.Step != m.Step || !string.Equals(Sender.Path.ToString(), a.Role.ParentPath, StringComparison.Ordinal))
+        var from = Sender.Path.ToString();
+        if (_aggregation is null || _aggregation.Step < m.Step)
         {
-            _log.Debug("worker {0}: weights relayed by {1} for step {2}, not expected; dropped", _settings.WorkerId, Sender.Path, m.Step);
+            // the role for that step has not come yet: keep the newest such copy until it does (then checked against it)
+            if (_early is { } older)
+            {
+                _serializer?.Pool.Return(older.Relayed.Weights);
+            }
+
+            _early = (m, from);
+            return;
+        }
+
+        ApplyRelayed(m, from);
+    }
+
+    private void ApplyRelayed(RelayedWeights m, string from)
+    {
+        if (_aggregation is not { FromParent: true } a || a.Step != m.Step || !string.Equals(from, a.Role.ParentPath, StringComparison.Ordinal))
+        {
+            _log.Debug("worker {0}: weights relayed by {1} for step {2}, not expected; dropped", _settings.WorkerId, from, m.Step);
             _serializer?.Pool.Return(m.Weights);
             return;
         }

@@ -223,6 +223,12 @@ public sealed partial class Worker : ReceiveActor, IWithTimers
         _transport = null;
         _jobs.Clear();
         _parked.Clear();
+        if (_early is { } early)
+        {
+            _serializer?.Pool.Return(early.Relayed.Weights);
+            _early = null;
+        }
+
         _buffers.Retire(_weights);
         (_weights, _weightsVersion) = (null, -1);
         _buffers.ReturnRetired(_jobs, _weights);
