@@ -1,7 +1,8 @@
 // Level (a) specs of the worker actor: a TestProbe stands in for the coordinator (serialize-messages on, so every
 // record round-trips through the serializers). The worker must register until answered, say ready once it has its
 // data, compute each shard to the reference loop's bits, drop queued work of a step the coordinator has moved past,
-// hand back work for weights it lacks, obey only its own coordinator, and stop when its in-process coordinator does.
+// hand back work for weights it lacks, obey only its own coordinator, take relayed weights only from its role's parent
+// (also when they come before the role), and stop when its in-process coordinator does.
 using Akka.Actor;
 using Akka.TestKit;
 using DistBackprop.Cluster.Actors;
@@ -63,6 +64,40 @@ public sealed class WorkerSpecs(ITestOutputHelper output) : HostedTestKit(output
         worker.Tell(new ComputeShards(1, 0, [new ShardWork(0, [1])], Initializer.Create(TestData.Spec, 5)), stranger.Ref);
         stranger.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
         coordinator.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+    }
+
+    [Fact]
+    public void Weights_relayed_before_its_role_are_kept_for_it_and_the_partial_sum_goes_to_the_parent()
+    {
+        // Across nodes the parent's relay and the coordinator's role come from two senders, in no fixed order (the bed
+        // saw the relay first: the piece stalled to its deadline while the relay was dropped).
+        var (coordinator, worker, _) = Start();
+        Join(coordinator, worker);
+        var parent = CreateTestProbe();
+        var weights = Initializer.Create(TestData.Spec, 5);
+        worker.Tell(new RelayedWeights(1, 0, weights), parent.Ref);
+        worker.Tell(new AggregateRole(1, 0, 2, 1, 2, parent.Ref.Path.ToString(), []), coordinator.Ref);
+        worker.Tell(new ComputeShards(1, 0, [new ShardWork(1, [5, 6, 7])], null), coordinator.Ref);
+        var partial = parent.ExpectMsg<PartialComputed>();
+        Assert.Equal((1L, 1, 2, 3), (partial.Step, partial.NodeStart, partial.NodeEnd, partial.Samples));
+        Assert.Equal("identical", TestData.FirstDifference(Reference(weights, [5, 6, 7]), partial.Gradient));
+        coordinator.ExpectNoMsg(TimeSpan.FromMilliseconds(100)); // a child answers its parent, not the coordinator
+    }
+
+    [Fact]
+    public void Weights_relayed_early_by_anyone_but_the_roles_parent_are_dropped()
+    {
+        var (coordinator, worker, _) = Start();
+        Join(coordinator, worker);
+        var (parent, stranger) = (CreateTestProbe(), CreateTestProbe());
+        worker.Tell(new RelayedWeights(1, 0, Initializer.Create(TestData.Spec, 6)), stranger.Ref);
+        worker.Tell(new AggregateRole(1, 0, 2, 1, 2, parent.Ref.Path.ToString(), []), coordinator.Ref);
+        worker.Tell(new ComputeShards(1, 0, [new ShardWork(1, [5, 6, 7])], null), coordinator.Ref);
+        parent.ExpectNoMsg(TimeSpan.FromMilliseconds(300)); // still waiting for its parent's copy
+        var weights = Initializer.Create(TestData.Spec, 5);
+        worker.Tell(new RelayedWeights(1, 0, weights), parent.Ref);
+        Assert.Equal("identical", TestData.FirstDifference(Reference(weights, [5, 6, 7]), parent.ExpectMsg<PartialComputed>().Gradient));
+        stranger.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
     }
 
     [Fact]
