@@ -176,6 +176,16 @@ public static class AkkaBuilderExtensions
             FrameBudget.Check(config.Spec, config.BatchSize, config.Shards, options.MaxFrameSize);
         }
 
+        if (options.Role != NodeRole.Local)
+        {
+            // progress to remote subscribers only after a monitor certificate proved it on the service port (docs/security.md)
+            settings = settings with
+            {
+                TrustRemoteSubscribers = options.Tls is null,
+                ProgressGate = options.Tls is not null && options.SharedServicePort is { } port ? port.Progress ??= new Monitoring.ProgressGate(port.Port) : settings.ProgressGate,
+            };
+        }
+
         if (options.Role != NodeRole.Local && options.TensorTransport == TensorTransportKind.Tcp)
         {
             options.ControlFrameSize = FrameBudget.ControlFrameSize(config.BatchSize, config.Shards); // tensors never travel in Akka frames
