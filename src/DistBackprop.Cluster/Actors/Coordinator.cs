@@ -78,14 +78,20 @@ public sealed class Coordinator : ReceiveActor, IWithTimers, ICoordinatorOutbox
         Receive<StopTraining>(m => m.IsLocal, _ => _machine.Stop()); // only this process's own StopTraining.Instance
         Receive<SubscribeProgress>(_ =>
         {
-            _subscribers.Add(Sender);
-            Context.Watch(Sender);
-            Sender.Tell(_machine.Status());
-            if (_machine.LastReport is { } last)
+            if (Sender.Path.Address.HasLocalScope || _settings.TrustRemoteSubscribers)
             {
-                Sender.Tell(last);
+                Subscribe(Sender);
+            }
+            else if (_settings.ProgressGate is { } gate)
+            {
+                Sender.Tell(gate.Challenge(Sender, Self)); // subscribed once a monitor certificate proves it (Monitoring/ProgressGate)
+            }
+            else
+            {
+                _log.Warning("progress subscription from {0} refused: no service port here to prove a monitor certificate on", Sender.Path);
             }
         });
+        Receive<Monitoring.SubscriberProven>(m => m.Gate == _settings.ProgressGate, m => Subscribe(m.Subscriber));
         Receive<ClusterEvent.UnreachableMember>(m => OnNode(m.Member.Address, h => _machine.Reachability(h, reachable: false)));
         Receive<ClusterEvent.ReachableMember>(m => OnNode(m.Member.Address, h => _machine.Reachability(h, reachable: true)));
         Receive<ClusterEvent.MemberRemoved>(m =>
@@ -220,6 +226,17 @@ public sealed class Coordinator : ReceiveActor, IWithTimers, ICoordinatorOutbox
         _handles[actor] = h;
         _refs[h] = actor;
         return h;
+    }
+
+    private void Subscribe(IActorRef subscriber)
+    {
+        _subscribers.Add(subscriber);
+        Context.Watch(subscriber);
+        subscriber.Tell(_machine.Status());
+        if (_machine.LastReport is { } last)
+        {
+            subscriber.Tell(last);
+        }
     }
 
     /// <summary>Every worker on the node at <paramref name="address"/>.</summary>

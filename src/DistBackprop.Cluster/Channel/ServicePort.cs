@@ -1,11 +1,11 @@
-// The coordinator's service port (default: the Akka port + 1): one TLS listener for both enrolment ("DBE1",
-// ClusterAuthority; the node has no certificate yet) and the tensor channel ("DBC1" Hello; the node's client
-// certificate is checked against the cluster CA). Everything before authentication is bounded: an async accept
-// loop and async handshakes (no thread per connection), at most MaxPending unauthenticated connections overall
+// The coordinator's service port (default: the Akka port + 1): one TLS listener for enrolment ("DBE1",
+// ClusterAuthority; the node has no certificate yet), the tensor channel ("DBC1" Hello; the node's client
+// certificate is checked against the cluster CA) and progress-subscription proofs ("DBS1", monitor certificates).
+// Everything before authentication is bounded: an async accept loop and async handshakes (no thread per connection), at most MaxPending unauthenticated connections overall
 // and MaxPendingPerAddress per remote address (more are closed at once), ONE deadline for the whole handshake
 // (TLS, first frame, enrolment), and an accept loop that backs off and goes on after "too many open files".
 // Only a connection whose Hello a channel accepts gets dedicated threads (TcpCoordinatorChannel).
-// Leaves out: what Hello means (IChannelAcceptor), the enrolment exchange (Security/Enrolment).
+// Leaves out: what Hello means (IChannelAcceptor), the enrolment and proof exchanges (Security/Enrolment, Monitoring/ProgressProof).
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Security;
@@ -109,6 +109,9 @@ public sealed class ServicePort : IDisposable
 
     /// <summary>Takes Hello connections when set (the coordinator's tensor channel; null: refused).</summary>
     public IChannelAcceptor? Channel { get; set; }
+
+    /// <summary>Checks progress-subscription proofs ("DBS1", monitor certificates only) when set.</summary>
+    public Monitoring.ProgressGate? Progress { get; set; }
 
     /// <summary>Connections in their handshake now.</summary>
     public int Pending => Volatile.Read(ref _pending);
@@ -239,6 +242,17 @@ public sealed class ServicePort : IDisposable
             if (magic == Enrolment.Magic && Authority is { } authority && _tls is not null)
             {
                 await Enrolment.ServeAsync(stream, authority, peer, Notice ?? _warn, deadline.Token).ConfigureAwait(false);
+                return;
+            }
+
+            if (magic == Monitoring.ProgressProof.Magic && Progress is { } gate && _tls is not null)
+            {
+                if (await Monitoring.ProgressProof.ServeAsync(stream, identity, gate, deadline.Token).ConfigureAwait(false) is { } refused)
+                {
+                    Interlocked.Increment(ref _failed);
+                    Warn($"{refused} (from {peer})");
+                }
+
                 return;
             }
 

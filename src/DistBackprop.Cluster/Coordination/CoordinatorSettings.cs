@@ -67,6 +67,14 @@ public sealed record CoordinatorSettings
     /// Null: weights and gradients travel inside the Akka messages (local mode, `--tensor-transport akka`).</summary>
     public Channel.TensorChannelOptions? TensorChannel { get; init; }
 
+    /// <summary>Cluster mode with TLS: a remote progress subscriber gets a challenge from this gate and is subscribed only once it proves a
+    /// `monitor` certificate on the service port (docs/security.md). Null: remote subscriptions are refused, unless
+    /// <see cref="TrustRemoteSubscribers"/>.</summary>
+    public Monitoring.ProgressGate? ProgressGate { get; init; }
+
+    /// <summary>`--insecure` (nothing is authenticated anyway): remote progress subscribers are taken at their word.</summary>
+    public bool TrustRemoteSubscribers { get; init; }
+
     /// <summary>Checks what can be checked before starting; a message naming the option, or null.</summary>
     public string? Validate() =>
         CheckpointEvery < 0 ? $"--checkpoint-every must be 0 or more (got {CheckpointEvery})"

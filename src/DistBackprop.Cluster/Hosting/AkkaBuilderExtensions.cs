@@ -60,10 +60,19 @@ public static class AkkaBuilderExtensions
             {
                 // and ActorSystem.Terminate() without coordinated shutdown: with the node black-holed first, that is kill -9
                 builder.AddHocon(ConfigurationFactory.ParseString("""
-                    akka.remote.dot-netty.tcp.applied-adapters = [trttl]
                     akka.coordinated-shutdown.run-by-actor-system-terminate = off
                     """), HoconAddMode.Prepend);
             }
+
+            // The Akka port's caps on connections that have not authenticated yet (AkkaPortGate, right above DotNetty; the test
+            // throttler above it: the first adapter listed is the outermost): DotNetty alone accepts without limit, and each idle connection holds a descriptor for 10 s.
+            // No space after the comma: Akka.Remote reads adapters with HoconValue.ToString(), which re-quotes a value with a space.
+            var limits = options.AkkaPortLimits ?? new AkkaPortLimits();
+            builder.AddHocon(ConfigurationFactory.ParseString($$"""
+                akka.remote.adapters.{{AkkaPortGateProvider.Name}} = "{{typeof(AkkaPortGateProvider).FullName}},{{typeof(AkkaPortGateProvider).Assembly.GetName().Name}}"
+                akka.remote.dot-netty.tcp.applied-adapters = [{{(options.TestThrottler ? "trttl, " : "")}}{{AkkaPortGateProvider.Name}}]
+                {{limits.Hocon}}
+                """), HoconAddMode.Prepend);
 
             var frame = options.AkkaFrameSize;
             var remoting = new RemoteOptions
@@ -174,6 +183,16 @@ public static class AkkaBuilderExtensions
         if (options.Role != NodeRole.Local)
         {
             FrameBudget.Check(config.Spec, config.BatchSize, config.Shards, options.MaxFrameSize);
+        }
+
+        if (options.Role != NodeRole.Local)
+        {
+            // progress to remote subscribers only after a monitor certificate proved it on the service port (docs/security.md)
+            settings = settings with
+            {
+                TrustRemoteSubscribers = options.Tls is null,
+                ProgressGate = options.Tls is not null && options.SharedServicePort is { } port ? port.Progress ??= new Monitoring.ProgressGate(port.Port) : settings.ProgressGate,
+            };
         }
 
         if (options.Role != NodeRole.Local && options.TensorTransport == TensorTransportKind.Tcp)

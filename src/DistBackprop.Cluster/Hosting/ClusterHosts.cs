@@ -154,12 +154,12 @@ public static class ClusterCoordinatorHost
     internal static bool IsTlsShutdown(CoordinatedShutdown.Reason? reason) =>
         reason?.GetType().Name == "TlsHandshakeFailureReason";
 
-    /// <summary>The service port when there is something to serve on it: the tensor channel, or enrolment (the node has a CA). Throws
-    /// <see cref="IOException"/> naming --tensor-port when it cannot listen.</summary>
+    /// <summary>The service port when there is something to serve on it: the tensor channel, enrolment (the node has a CA), or with TLS
+    /// the monitors' progress proofs. Throws <see cref="IOException"/> naming --tensor-port when it cannot listen.</summary>
     private static ServicePort? OpenServicePort(DistBackpropAkkaOptions options, ILoggerFactory? loggerFactory)
     {
         var enrol = options.Authority is not null && options.Tls is not null;
-        if (options.TensorTransport != TensorTransportKind.Tcp && !enrol)
+        if (options.TensorTransport != TensorTransportKind.Tcp && options.Tls is null)
         {
             return null;
         }

@@ -81,6 +81,10 @@ public sealed class DistBackpropAkkaOptions
     /// <summary>Limits of the coordinator's service port (caps on unauthenticated connections, the handshake deadline).</summary>
     public ServicePortOptions? ServicePortLimits { get; set; }
 
+    /// <summary>Limits of every cluster node's Akka port (AkkaPortGate: caps on connections that sent nothing yet, their deadline);
+    /// null: 64 overall, 8 per remote address, 10 s.</summary>
+    public AkkaPortLimits? AkkaPortLimits { get; set; }
+
     /// <summary>DistBackprop__Cluster__TensorTransport (`--tensor-transport tcp|akka`), read by the coordinator, which tells its workers:
     /// Tcp moves weights and gradients over a TCP connection per worker (docs/tensor-channel.md), Akka inside the Akka messages.
     /// Local mode always passes arrays in process.</summary>

@@ -43,7 +43,10 @@ public static class ClusterMonitorHost
                         end.TrySetResult(e);
                     }
                 },
-                onConnection);
+                onConnection)
+            {
+                Tls = options.Tls,
+            };
             using var host = LocalTraining.BuildHost(loggerFactory, options.LogLevel, b => b
                 .WithDistBackprop(options, (system, registry) => registry.Register<ProgressMonitor>(system.ActorOf(ProgressMonitor.Props(settings), "monitor")))
                 .AddHocon("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off", HoconAddMode.Prepend));

@@ -96,11 +96,19 @@ public static class TrainingEvents
         e is TrainingCompleted c && subscriber.Path.Address.HasGlobalScope ? c with { Parameters = [] } : e;
 }
 
-/// <summary>Sent to the coordinator by an actor that wants every <see cref="ITrainingEvent"/> (e.g. a monitor).</summary>
+/// <summary>Sent to the coordinator by an actor that wants every <see cref="ITrainingEvent"/> (e.g. a monitor). An actor of this
+/// process is subscribed at once; a remote one (in the secure default) gets a <see cref="ProgressChallenge"/> first.</summary>
 public sealed record SubscribeProgress : IControlMessage
 {
     public static readonly SubscribeProgress Instance = new();
 }
+
+/// <summary>
+/// The coordinator's answer to a remote <see cref="SubscribeProgress"/>: prove on its service port <paramref name="ServicePort"/> (on the
+/// coordinator's host), over TLS with a `monitor` certificate, that you hold <paramref name="Nonce"/> (32 random bytes, single use,
+/// bound to the subscribing actor's path); only then does the coordinator send progress (Monitoring/ProgressProof, docs/security.md).
+/// </summary>
+public sealed record ProgressChallenge(byte[] Nonce, int ServicePort) : IControlMessage;
 
 /// <summary>
 /// One worker as the coordinator sees it, for a members table. <paramref name="State"/>: "ready", "joining" (registered,

@@ -105,6 +105,12 @@ public sealed class ClusterEngine : ITrainingEngine
 
                 switch (e)
                 {
+                    case TrainingCompleted { Summary: { } sum } when sum.ForeignReplies > 0 || sum.RefusedReplies > 0:
+                        over = true;
+                        // what the authorisation rules turned away (docs/security.md): worth a line even when the run succeeded
+                        Line($"warning: {sum.ForeignReplies} shard result(s) dropped because their sender did not hold the shard (foreign), " +
+                            $"{sum.RefusedReplies} malformed or non-finite result(s) refused and computed again elsewhere");
+                        break;
                     case TrainingCompleted or TrainingFailed:
                         over = true; // later notices are the coordinator's own shutdown (workers removed)
                         break;

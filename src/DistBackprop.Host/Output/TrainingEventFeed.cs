@@ -49,7 +49,7 @@ public sealed class TrainingEventFeed(IRunView view, string title)
                 var sum = done.Summary;
                 view.Finish();
                 view.Line(string.Create(c,
-                    $"training {(sum.Stopped ? "stopped" : "completed")}: {sum.Steps} steps in {sum.ElapsedSeconds:F1} s, last loss {sum.LastLoss:F4}  acc {sum.LastAccuracy:F3} (reassigned {sum.ReassignedShards}, stale {sum.StaleReplies}, duplicates {sum.DuplicateReplies})"));
+                    $"training {(sum.Stopped ? "stopped" : "completed")}: {sum.Steps} steps in {sum.ElapsedSeconds:F1} s, last loss {sum.LastLoss:F4}  acc {sum.LastAccuracy:F3} (reassigned {sum.ReassignedShards}, stale {sum.StaleReplies}, duplicates {sum.DuplicateReplies}, foreign {sum.ForeignReplies}, refused {sum.RefusedReplies})"));
                 break;
             case TrainingFailed f:
                 view.Finish();

@@ -1,6 +1,8 @@
 // A monitor node in a real cluster on loopback (coordinator + worker + monitor ActorSystems over TCP, messages
-// serialized): it finds the coordinator, subscribes, and receives the status with the worker in it, every step
-// report, the host's epoch event (AfterStepEvent) and the end; a malformed seed address is refused naming the option.
+// serialized): it finds the coordinator, subscribes (proving its monitor certificate on the service port), and receives
+// the status with the worker in it, every step report, the host's epoch event (AfterStepEvent) and the end; the same
+// monitor on a node holding a worker certificate is refused at the proof and receives nothing; a malformed seed address
+// is refused naming the option.
 using System.Net;
 using System.Net.Sockets;
 using DistBackprop.Cluster.Actors;
@@ -44,14 +46,50 @@ public class MonitorTests(ITestOutputHelper output)
             }
         }, line => connected.TrySetResult(line), cancellationToken: stop.Token);
 
-        // the worker starts only once the monitor is subscribed, so the monitor sees step 1 on
+        // a node holding a worker certificate runs the same monitor: its proof is refused, it never gets an event
+        var intruderEvents = new List<ITrainingEvent>();
+        var intruderLines = new List<string>();
+        var refused = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var intruderNode = Node(NodeRole.Monitor, 0, seed);
+        intruderNode.Tls = TestPki.For(NodeRole.Worker, "intruder");
+        var intruder = ClusterMonitorHost.RunAsync(intruderNode, e =>
+        {
+            lock (intruderEvents)
+            {
+                intruderEvents.Add(e);
+            }
+        }, line =>
+        {
+            lock (intruderLines)
+            {
+                intruderLines.Add(line);
+            }
+
+            if (line.Contains("only for monitor certificates", StringComparison.Ordinal))
+            {
+                refused.TrySetResult();
+            }
+        }, cancellationToken: stop.Token);
+
+        // the worker starts only once the monitor is subscribed (and the intruder refused), so the monitor sees step 1 on
         output.WriteLine(await connected.Task.WaitAsync(TimeSpan.FromSeconds(60)));
+        await refused.Task.WaitAsync(TimeSpan.FromSeconds(60));
         var worker = ClusterWorkerHost.RunAsync(Node(NodeRole.Worker, 0, seed), new WorkerSettings { WorkerId = "w1", Dataset = data }, cancellationToken: stop.Token);
 
         var end = await monitor.WaitAsync(TimeSpan.FromSeconds(60));
         var result = await coordinator.WaitAsync(TimeSpan.FromSeconds(30));
         await stop.CancelAsync();
         await worker.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Null(await intruder.WaitAsync(TimeSpan.FromSeconds(30))); // cancelled, never an end
+        lock (intruderLines)
+        {
+            output.WriteLine("intruder: " + string.Join(" | ", intruderLines));
+        }
+
+        lock (intruderEvents)
+        {
+            Assert.Empty(intruderEvents);
+        }
 
         List<ITrainingEvent> seen;
         lock (events)

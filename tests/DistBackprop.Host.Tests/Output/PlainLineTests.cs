@@ -90,7 +90,7 @@ public sealed class PlainLineTests : IDisposable
         feed.On(new StepReport(2, 0, 2.25, 0.25, 6400, 1, 5, 1, 1, 3, 64, 0, 0, 0));
         feed.On(new EpochEvaluated(0, 125, 1.5, 0.625, 1.25, 0.75, 100));
         feed.On(new CheckpointWritten(125, "ckpt/ckpt-00000125.safetensors", 12.3));
-        feed.On(new TrainingCompleted([], new TrainingSummary(250, 2, 0.5, 0.875, 12.34, 1, 0, 2, 0, Stopped: false)));
+        feed.On(new TrainingCompleted([], new TrainingSummary(250, 2, 0.5, 0.875, 12.34, 1, 0, 2, 0, Stopped: false, ForeignReplies: 7, RefusedReplies: 3)));
         var lines = w.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).ToArray();
         Assert.Equal(
             [
@@ -98,7 +98,7 @@ public sealed class PlainLineTests : IDisposable
                 "step 1/250  epoch 1/2  loss 2.5000  acc 0.125  6400 samples/s",
                 "epoch 1/2 done  train loss 1.5000  acc 0.625  test loss 1.2500  acc 0.7500 (100 samples)",
                 "checkpoint ckpt/ckpt-00000125.safetensors after step 125 (12 ms)",
-                "training completed: 250 steps in 12.3 s, last loss 0.5000  acc 0.875 (reassigned 1, stale 2, duplicates 0)",
+                "training completed: 250 steps in 12.3 s, last loss 0.5000  acc 0.875 (reassigned 1, stale 2, duplicates 0, foreign 7, refused 3)",
             ],
             lines.Select(l => Regex.Replace(l, @"  \d+\.\d s$", string.Empty)));
     }
