@@ -1,0 +1,175 @@
+// The scaling model of docs/scaling.md: the time of one data-parallel step and the bytes through the coordinator's
+// link, for the star (every worker sends its gradient to, and gets the weights from, the coordinator) and for the
+// aggregation tree of --fan-in K (the coordinator talks to at most K aggregators, each relays to at most K children,
+// ⌈levels⌉ of a complete K-ary tree below it). Plain arithmetic on measured inputs and fitted constants.
+// Leaves out: fitting the constants (ScalingFit), the bed's measurements (BedMeasurement), the figure (ScalingFigure).
+namespace DistBackprop.Host.Scaling;
+
+/// <summary>
+/// One configuration: the model (P parameters), the run (B, S), the cluster (N workers, fan-in K, link rate, latency)
+/// and the machine (compute per row, cores the workers share, reduction and per-byte CPU costs).
+/// </summary>
+/// <param name="Parameters">P, weights and biases (a weight copy and a gradient are 4P bytes each).</param>
+/// <param name="Workers">N live workers.</param>
+/// <param name="FanIn">K; K ≥ N is the star.</param>
+/// <param name="Batch">B, the global batch.</param>
+/// <param name="Shards">S, shards per step.</param>
+/// <param name="RowSeconds">Forward + backward time of one row on one core (1 / `bench --threads 1` samples/s).</param>
+/// <param name="BytesPerSecond">β, each link's rate per direction, in payload bytes/s as the interface counters see them;
+/// <see cref="double.PositiveInfinity"/> for an unlimited link.</param>
+/// <param name="LatencySeconds">λ, one-way latency of one hop.</param>
+/// <param name="Cores">Cores the workers' compute shares (the bed: the machine's; a real cluster: one host each, ∞).</param>
+/// <param name="AddSecondsPerFloat">One float addition of the reduction (a measured machine figure).</param>
+public sealed record ScalingInputs(
+    long Parameters,
+    int Workers,
+    int FanIn,
+    int Batch,
+    int Shards,
+    double RowSeconds,
+    double BytesPerSecond,
+    double LatencySeconds,
+    double Cores,
+    double AddSecondsPerFloat)
+{
+    /// <summary>4P: one weight copy or one gradient.</summary>
+    public double CopyBytes => 4.0 * Parameters;
+
+    /// <summary>True when the coordinator talks to every worker (K ≥ N).</summary>
+    public bool IsStar => FanIn >= Workers;
+
+    /// <summary>The coordinator's children: min(K, N).</summary>
+    public int CoordinatorChildren => Math.Min(FanIn, Workers);
+
+    /// <summary>Levels of workers below the coordinator: 1 for the star, else the fewest D with K + K² + … + K^D ≥ N.</summary>
+    public int Depth => ScalingModel.Depth(Workers, FanIn);
+
+    /// <summary>Rows the most loaded worker computes: ⌈S/N⌉ shards of ⌈B/S⌉ rows.</summary>
+    public long RowsPerWorker => CeilDiv(Shards, Workers) * CeilDiv(Batch, Shards);
+
+    /// <summary>Checks every input (ArgumentException naming it).</summary>
+    public void Validate()
+    {
+        Require(Parameters > 0, nameof(Parameters), "must be positive");
+        Require(Workers > 0, nameof(Workers), "must be positive");
+        Require(FanIn >= 2, nameof(FanIn), "must be at least 2");
+        Require(Batch > 0, nameof(Batch), "must be positive");
+        Require(Shards > 0, nameof(Shards), "must be positive");
+        Require(RowSeconds >= 0 && double.IsFinite(RowSeconds), nameof(RowSeconds), "must be finite and ≥ 0");
+        Require(BytesPerSecond > 0, nameof(BytesPerSecond), "must be positive (∞ for an unlimited link)");
+        Require(LatencySeconds >= 0 && double.IsFinite(LatencySeconds), nameof(LatencySeconds), "must be finite and ≥ 0");
+        Require(Cores > 0, nameof(Cores), "must be positive (∞ for one host per worker)");
+        Require(AddSecondsPerFloat >= 0 && double.IsFinite(AddSecondsPerFloat), nameof(AddSecondsPerFloat), "must be finite and ≥ 0");
+    }
+
+    private static long CeilDiv(long a, long b) => (a + b - 1) / b;
+
+    private static void Require(bool ok, string name, string what)
+    {
+        if (!ok)
+        {
+            throw new ArgumentException($"{name} {what}", name);
+        }
+    }
+}
+
+/// <summary>The fitted constants (docs/scaling.md, "The formula"); all ≥ 0.</summary>
+/// <param name="FixedSeconds">a: per step whatever N and P (the step's bookkeeping, Akka hops, scheduling).</param>
+/// <param name="SecondsPerParameter">u: per parameter and step at the coordinator (÷ B, finite check, optimizer, copies).</param>
+/// <param name="SecondsPerWorker">e: per live worker and step (its control messages, dealing, the round's bookkeeping).</param>
+/// <param name="LinkPasses">b: how many times a tensor byte's link time is paid on the critical path (1: sending the
+/// weights and receiving the gradients overlap, full duplex; 2: one after the other).</param>
+/// <param name="CopiesOnPath">c: link times of one copy (4P·h/β) paid per step whatever N (e.g. a copy that must arrive
+/// whole before anything else can start).</param>
+/// <param name="WireOverhead">h: interface-counter bytes per tensor byte (TCP/IP and TLS framing, the other direction's ACKs).</param>
+/// <param name="ControlBytesPerWorker">m: bytes per coordinator child and step and direction besides the tensors.</param>
+/// <param name="SecondsPerLevel">r: each relay level of the tree, besides its transfers (an aggregator's hop, its adds' start).</param>
+/// <param name="CpuSecondsPerByte">k: the coordinator's time per tensor byte through its link that does not shrink with
+/// the link's rate (TLS, copies, the TCP stack), added to the link time; told apart from b by runs at two rates.</param>
+public sealed record ScalingConstants(
+    double FixedSeconds,
+    double SecondsPerParameter,
+    double SecondsPerWorker,
+    double LinkPasses,
+    double CopiesOnPath,
+    double WireOverhead,
+    double ControlBytesPerWorker,
+    double SecondsPerLevel,
+    double CpuSecondsPerByte);
+
+/// <summary>The terms of one step's time, in seconds, and the coordinator's bytes per step and direction.</summary>
+public sealed record StepPrediction(
+    double Fixed,
+    double Update,
+    double PerWorker,
+    double Compute,
+    double Transfer,
+    double Latency,
+    double Reduction,
+    double Relay,
+    double CoordinatorBytesPerDirection)
+{
+    /// <summary>The step: the sum of the terms.</summary>
+    public double StepSeconds => Fixed + Update + PerWorker + Compute + Transfer + Latency + Reduction + Relay;
+
+    /// <summary>Received plus sent at the coordinator's interface.</summary>
+    public double CoordinatorBytes => 2 * CoordinatorBytesPerDirection;
+}
+
+public static class ScalingModel
+{
+    /// <summary>Levels of workers under the coordinator with fan-in <paramref name="fanIn"/>: 1 when K ≥ N, else the
+    /// fewest D with K + K² + … + K^D ≥ N (a complete K-ary tree of aggregators, filled level by level).</summary>
+    public static int Depth(int workers, int fanIn)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(fanIn, 2);
+        if (fanIn >= workers)
+        {
+            return 1;
+        }
+
+        var depth = 1;
+        long level = fanIn, reach = fanIn;
+        while (reach < workers)
+        {
+            level *= fanIn;
+            reach += level;
+            depth++;
+        }
+
+        return depth;
+    }
+
+    /// <summary>
+    /// One step of <paramref name="x"/> under <paramref name="c"/>, with D levels and Kc = min(K, N) children per node:
+    /// <code>
+    /// T = a + u·P + e·N                                      fixed, update, per worker
+    ///   + ⌈S/N⌉·⌈B/S⌉·t_row·max(1, min(N, S)/cores)          the most loaded worker's compute
+    ///   + (b·D·Kc + c)·4P·h/β + D·Kc·4P·k                    each level: Kc copies down, Kc sums up one node's link
+    ///   + 2·D·λ + D·Kc·P·t_add + (D − 1)·r                   latency, the adds along the levels, relay hops
+    /// bytes at the coordinator, each direction = Kc·(h·4P + m)
+    /// </code>
+    /// </summary>
+    public static StepPrediction Predict(ScalingInputs x, ScalingConstants c)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(c);
+        x.Validate();
+        var children = x.CoordinatorChildren;
+        var depth = x.Depth;
+        var busy = Math.Min(x.Workers, x.Shards);
+        var compute = x.RowsPerWorker * x.RowSeconds * Math.Max(1.0, busy / x.Cores);
+        return new StepPrediction(
+            Fixed: c.FixedSeconds,
+            Update: c.SecondsPerParameter * x.Parameters,
+            PerWorker: c.SecondsPerWorker * x.Workers,
+            Compute: compute,
+            Transfer: (((c.LinkPasses * depth * children) + c.CopiesOnPath) * x.CopyBytes * c.WireOverhead / x.BytesPerSecond)
+                + (depth * children * x.CopyBytes * c.CpuSecondsPerByte),
+            Latency: 2.0 * depth * x.LatencySeconds,
+            Reduction: (double)depth * children * x.Parameters * x.AddSecondsPerFloat,
+            Relay: (depth - 1) * c.SecondsPerLevel,
+            CoordinatorBytesPerDirection: children * ((c.WireOverhead * x.CopyBytes) + c.ControlBytesPerWorker));
+    }
+}
