@@ -311,6 +311,62 @@ public class FaultToleranceTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task Akka_shutting_the_coordinators_actor_system_down_for_a_failed_outbound_tls_handshake_rebuilds_it_and_the_run_matches_the_reference()
+    {
+        // Akka.Remote 1.5.75 runs CoordinatedShutdown (reason TlsHandshakeFailureReason) when a TLS handshake this node
+        // started fails, also when the peer only closed the connection mid-handshake; on the bed a downed worker tearing its
+        // actor system down did that. The test makes Akka's own call, with Akka's own reason, in the middle of the run.
+        var reasonType = Type.GetType("Akka.Remote.Transport.DotNetty.TlsHandshakeFailureReason, Akka.Remote", throwOnError: true)!;
+        var config = TestData.Config(shards: 4, steps: 12);
+        var port = ClusterChaos.FreePort();
+        var events = new EventLog();
+        using var stop = new CancellationTokenSource(Budget * 2);
+        var systems = new ConcurrentQueue<ActorSystem>();
+        var node = ClusterChaos.Node(NodeRole.Coordinator, port);
+        var notices = new ConcurrentQueue<string>();
+        node.SystemStarted = systems.Enqueue;
+        node.Notice = notices.Enqueue;
+        var shutDown = 0;
+        var settings = Coordinator(config, events, minWorkers: 2) with
+        {
+            Events = e =>
+            {
+                events.Add(e);
+                if (e is StepReport { Step: 5 } && Interlocked.Exchange(ref shutDown, 1) == 0)
+                {
+                    var reason = (CoordinatedShutdown.Reason)Activator.CreateInstance(reasonType, System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic,
+                        null, ["TLS handshake failed on outbound connection to [test]"], null)!;
+                    _ = CoordinatedShutdown.Get(systems.Last()).Run(reason);
+                }
+            },
+        };
+        // later steps wait for the new actor system, or the run could end before the old one has stopped
+        WorkerSettings Held(string id) => Worker(id) with { BeforeShard = (step, _) => SpinWait.SpinUntil(() => step <= 5 || systems.Count > 1, Budget) };
+        var coordinator = ClusterCoordinatorHost.RunAsync(node, settings, cancellationToken: stop.Token);
+        var w1 = ClusterWorkerHost.RunAsync(ClusterChaos.Node(NodeRole.Worker, 0, ClusterChaos.Seed(port)), Held("w1"), cancellationToken: stop.Token);
+        var w2 = ClusterWorkerHost.RunAsync(ClusterChaos.Node(NodeRole.Worker, 0, ClusterChaos.Seed(port)), Held("w2"), cancellationToken: stop.Token);
+        try
+        {
+            var result = await coordinator.WaitAsync(Budget * 2);
+            foreach (var n in notices)
+            {
+                output.WriteLine(n);
+            }
+
+            Assert.Equal(2, systems.Count); // one rebuild
+            Assert.Contains(notices, n => n.Contains("rebuilding it and continuing after step 5", StringComparison.Ordinal));
+            Assert.Equal(12, result.Summary.Steps);
+            Assert.Equal(Enumerable.Range(1, 12).Select(i => (long)i), result.Steps.Select(r => r.Step)); // every step once
+            AssertReference(config, result.Parameters, "coordinator rebuilt after Akka's TLS shutdown");
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await Task.WhenAll(w1, w2).WaitAsync(Budget);
+        }
+    }
+
     private static CoordinatorSettings Coordinator(TrainingConfig config, EventLog events, int minWorkers) => new()
     {
         State = new TrainingState(config, Data.Count, Initializer.Create(config.Spec, 5)),

@@ -32,6 +32,9 @@ public sealed class ClusterJoin
     /// <summary>What a worker adds: the state dir (its certificate is kept in &lt;state&gt;/worker) and the token.</summary>
     public string[] Worker => ["--state-dir", StateDir, "--join", Token];
 
+    /// <summary>A worker with a state dir of its own (&lt;state&gt;/<paramref name="node"/>): a host of the bed keeps its own certificate, as a real one does.</summary>
+    public string[] WorkerOwn(string node) => ["--state-dir", Path.Combine(StateDir, node), "--join", Token];
+
     public string[] Monitor => ["--state-dir", StateDir, "--join", MonitorToken];
 
     /// <summary>The arguments of the `join:` line in <paramref name="output"/> (after "distbackprop"); throws when there is none or several.</summary>

@@ -164,6 +164,18 @@ public sealed class Coordinator : ReceiveActor, IWithTimers, ICoordinatorOutbox
         }
     }
 
+    void ICoordinatorOutbox.Plan(WorkerHandle worker, long step, int piece, int shards, GroupRole role)
+    {
+        if (_refs.TryGetValue(worker, out var r))
+        {
+            r.Tell(new AggregateRole(step, piece, shards, role.Node.Start, role.Node.End, role.Parent.IsNone ? null : PathOf(role.Parent),
+                [.. role.Children.Select(c => new AggregateChild(PathOf(c.Worker), c.Node.Start, c.Node.End))]));
+        }
+    }
+
+    /// <summary>Where other workers reach this one (its actor path with its node's address).</summary>
+    private string PathOf(WorkerHandle worker) => _refs.TryGetValue(worker, out var r) ? r.Path.ToString() : string.Empty;
+
     void ICoordinatorOutbox.Watch(WorkerHandle worker)
     {
         if (_refs.TryGetValue(worker, out var r))

@@ -6,8 +6,13 @@ using DistBackprop.Cluster.Protocol;
 
 namespace DistBackprop.Cluster.Actors;
 
-/// <summary>One shard to compute with weights version <paramref name="Version"/>.</summary>
-internal sealed record Job(long Step, ShardWork Work, float[] Weights, long Version);
+/// <summary>One shard to compute with weights version <paramref name="Version"/>; <paramref name="Aggregation"/>: the step's
+/// aggregation its sum is for (it stays on this worker) instead of the coordinator; a job of an aggregation that was
+/// replaced by a newer role feeds nothing.</summary>
+internal sealed record Job(long Step, ShardWork Work, float[] Weights, long Version, Aggregation? Aggregation = null)
+{
+    public bool Aggregate => Aggregation is not null;
+}
 
 /// <summary>Queued jobs and the running one. Actor thread only.</summary>
 internal sealed class ShardQueue
@@ -23,7 +28,7 @@ internal sealed class ShardQueue
     public bool Busy => Running is not null;
 
     /// <summary>Queues every shard of <paramref name="work"/> with its weights; queued work of older steps is dropped.</summary>
-    public void Add(ComputeShards work, float[] weights, long version)
+    public void Add(ComputeShards work, float[] weights, long version, Aggregation? aggregation = null)
     {
         if (work.Step > LatestStep)
         {
@@ -36,7 +41,7 @@ internal sealed class ShardQueue
 
         foreach (var shard in work.Shards)
         {
-            _queue.Enqueue(new Job(work.Step, shard, weights, version));
+            _queue.Enqueue(new Job(work.Step, shard, weights, version, aggregation));
         }
     }
 

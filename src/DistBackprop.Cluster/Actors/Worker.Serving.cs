@@ -101,6 +101,7 @@ public sealed partial class Worker
 
     private void Accept(ComputeShards m)
     {
+        var aggregation = _aggregation is { } a && a.Step == m.Step ? a : null; // its role came first (same sender)
         if (m.Weights is not null)
         {
             if (!ReferenceEquals(_weights, m.Weights))
@@ -111,9 +112,16 @@ public sealed partial class Worker
             (_weights, _weightsVersion) = (m.Weights, m.WeightsVersion);
         }
 
-        if (_transport!.WeightsArriveSeparately && m.WeightsVersion > _weightsVersion)
+        if ((_transport!.WeightsArriveSeparately || aggregation is { FromParent: true }) && m.WeightsVersion > _weightsVersion)
         {
-            _parked.Add(m); // its weights are on the way over the tensor channel
+            _parked.Add(m); // its weights are on the way: over the tensor channel, or relayed by its parent
+            return;
+        }
+
+        if (aggregation is not null && !Array.TrueForAll(m.Shards, s => aggregation.Owns(s.Shard)))
+        {
+            _log.Warning("worker {0}: step {1}: work for shard(s) its role {2} does not own (a role was lost?); handed back", _settings.WorkerId, m.Step, aggregation.Node);
+            _coordinator!.Tell(new WorkDeclined(_settings.WorkerId, m.Step, m.WeightsVersion, m.Shards.Select(s => s.Shard).ToArray()));
             return;
         }
 
@@ -125,7 +133,12 @@ public sealed partial class Worker
             return;
         }
 
-        _jobs.Add(m, _weights, _weightsVersion);
+        if (aggregation is not null)
+        {
+            RelayWeights(aggregation); // the children start before this worker computes its own leaves
+        }
+
+        _jobs.Add(m, _weights, _weightsVersion, aggregation);
         _buffers.ReturnRetired(_jobs, _weights);
         StartNext();
     }
@@ -147,7 +160,7 @@ public sealed partial class Worker
             ShardDone done;
             try
             {
-                done = new ShardDone(job, sum, transport, transport.Compute(job, mlp, data, sum), null);
+                done = new ShardDone(job, sum, transport, Compute(transport, job, mlp, data, sum), null);
             }
             catch (Exception e)
             {
@@ -161,7 +174,7 @@ public sealed partial class Worker
         Task.Run(() =>
         {
             before?.Invoke(job.Step, job.Work.Shard);
-            return transport.Compute(job, mlp, data, sum);
+            return Compute(transport, job, mlp, data, sum);
         }).ContinueWith(
             t => new ShardDone(job, sum, transport, t.IsCompletedSuccessfully ? t.Result : 0, t.IsCompletedSuccessfully ? null : t.Exception?.GetBaseException().ToString()),
             TaskContinuationOptions.ExecuteSynchronously).PipeTo(Self);
@@ -171,6 +184,13 @@ public sealed partial class Worker
     {
         _jobs.Finished();
         var job = d.Job;
+        if (job.Aggregate)
+        {
+            OwnLeafDone(d.Job, d.Sum, d.ComputeMs, d.Error); // Worker.Aggregate.cs
+            StartNext();
+            return;
+        }
+
         var current = ReferenceEquals(d.Transport, _transport) && job.Step >= _jobs.LatestStep;
         if (d.Error is not null)
         {

@@ -28,6 +28,9 @@ public sealed partial class Worker : ReceiveActor, IWithTimers
 {
     public const string CoordinatorRole = "coordinator";
 
+    /// <summary>The actor name under /user on a worker node (aggregating workers relay to each other there).</summary>
+    public const string ActorName = "worker";
+
     /// <summary>
     /// Shards of at most this many rows × parameters (≈ 3 multiply-adds each, ~0.1 ms on one core) are computed on the
     /// actor's own thread: for them, handing the work to a task and the result back costs more than the work.
@@ -54,6 +57,7 @@ public sealed partial class Worker : ReceiveActor, IWithTimers
     private bool _finished;
     private long _searchSince = Stopwatch.GetTimestamp();
     private IActorRef? _leaveRequester;
+    private Aggregation? _aggregation; // this step's place in the aggregation tree (Worker.Aggregate.cs)
     private bool _leaving;
 
     public Worker(WorkerSettings settings)
@@ -120,6 +124,9 @@ public sealed partial class Worker : ReceiveActor, IWithTimers
         Receive<ComputeShards>(HandleCompute);
         Receive<WeightsArrived>(HandleWeightsArrived);
         Receive<WorkerChannelLost>(HandleChannelLost);
+        Receive<AggregateRole>(_ => Sender.Equals(_coordinator), HandleRole);
+        Receive<RelayedWeights>(HandleRelayed);
+        Receive<PartialComputed>(HandlePartial);
         Receive<TrainingFinished>(m =>
         {
             _finished = true;
@@ -206,11 +213,22 @@ public sealed partial class Worker : ReceiveActor, IWithTimers
     /// <summary>Drops the registration, the transport, queued and parked work and the weights (back to Joining's starting point).</summary>
     private void Disconnect()
     {
+        if (_aggregation is { } a)
+        {
+            Abandon(a);
+        }
+
         _accepted = null;
         _transport?.Dispose();
         _transport = null;
         _jobs.Clear();
         _parked.Clear();
+        if (_early is { } early)
+        {
+            _serializer?.Pool.Return(early.Relayed.Weights);
+            _early = null;
+        }
+
         _buffers.Retire(_weights);
         (_weights, _weightsVersion) = (null, -1);
         _buffers.ReturnRetired(_jobs, _weights);

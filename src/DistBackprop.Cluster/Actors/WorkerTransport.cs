@@ -26,6 +26,10 @@ internal interface IWorkerTransport : IDisposable
 
     /// <summary>Actor thread, after <see cref="Compute"/>: sends what is not sent yet. True: the sum's buffer is now lent (in flight).</summary>
     bool Deliver(Job job, GradientSum sum, double computeMs);
+
+    /// <summary>Actor thread: an aggregation head's sum goes to the coordinator as the reply with Shard = <paramref name="replyShard"/>
+    /// (~piece; its buffer is lent from now on).</summary>
+    void DeliverPiece(long step, long version, int replyShard, GradientSum sum, double computeMs);
 }
 
 /// <summary>Results inside Akka messages: one ShardComputed per shard, from the worker actor to the coordinator.</summary>
@@ -50,6 +54,9 @@ internal sealed class AkkaWorkerTransport(IActorRef coordinator, IActorRef self,
         coordinator.Tell(new ShardComputed(job.Step, job.Work.Shard, sum.Gradient, sum.LossSum, sum.Samples, sum.Correct, computeMs, serializeMs), self);
         return true;
     }
+
+    public void DeliverPiece(long step, long version, int replyShard, GradientSum sum, double computeMs) =>
+        coordinator.Tell(new ShardComputed(step, replyShard, sum.Gradient, sum.LossSum, sum.Samples, sum.Correct, computeMs, 0), self);
 
     public void Dispose()
     {
@@ -84,6 +91,13 @@ internal sealed class ChannelWorkerTransport(TcpWorkerChannel channel, GradientS
 
     /// <summary>Already on the channel; even a stale one is lent, since the sender thread may still read it.</summary>
     public bool Deliver(Job job, GradientSum sum, double computeMs) => true;
+
+    /// <summary>The whole sum as one frame (shard field ~piece), written by the channel's sender thread.</summary>
+    public void DeliverPiece(long step, long version, int replyShard, GradientSum sum, double computeMs)
+    {
+        streamer.Begin(Channel, step, version, replyShard, sum.Gradient);
+        streamer.Finish(sum.LossSum, sum.Samples, sum.Correct, computeMs);
+    }
 
     public void Dispose() => Channel.Dispose();
 }

@@ -25,17 +25,18 @@ public sealed partial class CoordinatorMachine
         }
 
         var id = w?.Id ?? from.ToString();
+        var slot = _round?.SlotOf(m.Shard) ?? -1;
         var verdict = _round is not { } round ? AcceptResult.Stale
             : _usesChannel && path != ReplyPath.Channel ? AcceptResult.NotAssignee
-            : round.Classify(m.Step, m.Shard, w is null ? WorkerHandle.None : from);
-        if (verdict == AcceptResult.Accepted && Problem(_round!, m, finite) is { } problem)
+            : round.Classify(m.Step, slot, w is null ? WorkerHandle.None : from);
+        if (verdict == AcceptResult.Accepted && Problem(_round!, slot, m, finite) is { } problem)
         {
             verdict = Refuse(_round!, w!, m, problem);
         }
 
         if (verdict == AcceptResult.Accepted)
         {
-            _round!.Accept(m.Step, m.Shard, from, id, new GradientSum(m.Gradient, m.LossSum, m.Samples, m.Correct));
+            _round!.Accept(m.Step, slot, from, id, new GradientSum(m.Gradient, m.LossSum, m.Samples, m.Correct));
             _shardsByWorker[id] = _shardsByWorker.GetValueOrDefault(id) + 1;
             w!.Shards++;
             w.ComputeMs += m.ComputeMs;
@@ -51,9 +52,9 @@ public sealed partial class CoordinatorMachine
     }
 
     /// <summary>What is wrong with an assignee's reply, or null. Non-finite values only count once per shard (see ShardComputed).</summary>
-    private string? Problem(GradientRound round, ShardComputed m, bool? finite)
+    private string? Problem(GradientRound round, int slot, ShardComputed m, bool? finite)
     {
-        var expected = round.SamplesOf(m.Shard);
+        var expected = round.SamplesOf(slot);
         if (m.Gradient.Length != _state.Config.Spec.ParameterCount)
         {
             return $"{m.Gradient.Length} gradient values, the model has {_state.Config.Spec.ParameterCount}";
@@ -65,7 +66,7 @@ public sealed partial class CoordinatorMachine
         }
 
         var nonFinite = finite == false || (finite is null && !double.IsFinite(m.LossSum));
-        return nonFinite && !round.NonFiniteAgain(m.Shard) ? "non-finite values" : null;
+        return nonFinite && !round.NonFiniteAgain(slot) ? "non-finite values" : null;
     }
 
     /// <summary>The assignee sent a bad sum: its shards go elsewhere (Advance deals them) and it counts as failed.</summary>
@@ -139,7 +140,7 @@ public sealed partial class CoordinatorMachine
         try
         {
             // the new weights go into the state's other buffer, the one of step Step − 1, which they replace now anyway
-            outcome = _state.CompleteStep(round.SlotsInShardOrder(), _updatePool);
+            outcome = _state.CompleteStep(round.Frontier(), _updatePool);
         }
         catch (TrainingDivergedException e)
         {

@@ -170,7 +170,11 @@ public sealed partial class CoordinatorMachine
         w.WeightsVersion = -1;
         _shards.Clear();
         round.PendingOf(worker, _shards);
-        _shards.RemoveAll(s => !m.Shards.Contains(s));
+        if (round.IsStar)
+        {
+            _shards.RemoveAll(s => !m.Shards.Contains(s)); // the shards it named
+        }
+        // an aggregation round: a member that cannot compute its leaves fails its whole piece
         foreach (var s in _shards)
         {
             round.Release(s, "declined", timedOut: false);

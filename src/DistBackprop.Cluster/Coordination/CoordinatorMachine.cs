@@ -18,7 +18,9 @@
  *      state's current weights buffer is the step's snapshot (version = completed steps).
  *   3. Dealing (ShardDealer): every unassigned shard goes to the live worker holding the fewest unfilled shards, never
  *      back to the worker it was just taken from while another is live; one ComputeShards per worker, with the weights
- *      when that worker does not hold this version yet, and a deadline per shard.
+ *      when that worker does not hold this version yet, and a deadline per shard. With --fan-in K and more than K live
+ *      workers the step's slots are instead at most K pieces of the reduction tree, each dealt to a group of workers
+ *      arranged as a tree (AggregationPlanner; CoordinatorMachine.Tree.cs); a piece taken back goes to one worker alone.
  *   4. Replies (GradientRound.Classify): a reply for another step is stale, one for a filled slot a duplicate, one from
  *      anyone but the shard's current assignee (or, with a tensor channel, not over that worker's channel) foreign: all
  *      three are dropped, counted, and their buffers returned. The assignee's reply must cover exactly its shard's rows
@@ -66,6 +68,7 @@ public sealed partial class CoordinatorMachine
     private Phase _phase;
     private GradientRound? _round;
     private float[] _snapshot = [];
+    private int[][] _shardIndices = []; // the step's rows per shard (aggregation rounds deal shards of pieces)
     private bool _stopRequested;
     private long _stopRequestedAt;
     private bool _paused;
@@ -211,6 +214,13 @@ public sealed partial class CoordinatorMachine
         // the state's current weights buffer: read-only until step Step + 1 completes (TrainingState.Parameters)
         _snapshot = _state.Parameters;
         _timer.Begin();
+        _workers.Live(_live);
+        if (_settings.FanIn > 0 && _live.Count > _settings.FanIn)
+        {
+            BeginTreeRound(plan.Step, indices); // CoordinatorMachine.Tree.cs
+            return;
+        }
+
         _round = new GradientRound(plan.Step, indices, Now);
         Deal();
     }
@@ -277,6 +287,16 @@ public sealed partial class CoordinatorMachine
     private void Send(WorkerEntry w, List<int> shards)
     {
         var round = _round!;
+        if (!round.IsStar)
+        {
+            foreach (var piece in shards)
+            {
+                SendSolo(w, piece); // a piece taken back from its group: one worker computes all of it
+            }
+
+            return;
+        }
+
         var version = _state.Step;
         var deadline = Now + _deadlineTicks;
         var work = new ShardWork[shards.Count];

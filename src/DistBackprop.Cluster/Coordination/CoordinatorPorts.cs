@@ -54,6 +54,13 @@ public interface ICoordinatorOutbox
     /// </summary>
     void SendWork(WorkerHandle worker, ComputeShards work, float[]? weights);
 
+    /// <summary>
+    /// Tells a worker its role in step <paramref name="step"/>'s aggregation tree, just before its ComputeShards: piece
+    /// <paramref name="piece"/> of the <paramref name="shards"/>-shard reduction tree, the shell naming the parent and
+    /// children (handles) by the actor paths they reach each other at.
+    /// </summary>
+    void Plan(WorkerHandle worker, long step, int piece, int shards, GroupRole role);
+
     /// <summary>Starts watching the worker for death (its termination comes back as <see cref="CoordinatorMachine.Terminated"/>).</summary>
     void Watch(WorkerHandle worker);
 

@@ -27,6 +27,13 @@ public sealed record CoordinatorSettings
     /// bits. The workers wait while it runs, so it may use their cores: local mode sets workers × kernel threads.</summary>
     public int UpdateThreads { get; init; } = 1;
 
+    /// <summary>
+    /// `--fan-in K`: with more than K live workers at a step's start, the coordinator deals at most K pieces of the reduction
+    /// tree to groups of workers that relay the weights and add partial sums among themselves (docs/aggregation.md), so it
+    /// sends at most K weight copies and receives at most K sums per step. 0: off, every worker talks to the coordinator.
+    /// </summary>
+    public int FanIn { get; init; }
+
     /// <summary>A shard not back by then is taken from its worker and dealt to another (a late reply from the first no longer counts).</summary>
     public TimeSpan ShardDeadline { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -67,5 +74,6 @@ public sealed record CoordinatorSettings
         : UpdateThreads < 1 ? $"the coordinator needs at least 1 update thread (got {UpdateThreads})"
         : MinWorkers < 1 ? $"--min-workers must be at least 1 (got {MinWorkers})"
         : ShardDeadline <= TimeSpan.Zero ? $"the shard deadline must be positive (got {ShardDeadline})"
+        : FanIn < 0 ? $"--fan-in must be 0 (off) or at least 1 (got {FanIn})"
         : null;
 }

@@ -1,8 +1,10 @@
 // One step's bookkeeping inside the coordinator's state machine (not an actor: a step should allocate next
-// to nothing): which worker each shard is dealt to, one slot per shard, each shard's outcome, the per-shard
-// deadline. Its rules, and the only place they live: a shard has at most one assignee at a time; only that
-// assignee's reply can fill the shard's slot; a reply for another step is stale; a reply for a filled slot is a
-// duplicate. Complete when every slot is filled; the slots then go to TrainingState.CompleteStep in shard order.
+// to nothing): one slot per piece of the step — a shard in the star, a whole subtree of shards when an aggregation
+// group answers for it (--fan-in) — which worker each piece is dealt to (and, for a group, every member it depends
+// on), each slot's outcome, the per-piece deadline. Its rules, and the only place they live: a piece has at most one
+// assignee at a time; only that assignee's reply can fill the piece's slot; a reply for another step is stale; a reply
+// for a filled slot is a duplicate. Complete when every slot is filled; the slots are then a frontier of the
+// reduction tree (pieces that tile [0, S) in shard order), which TrainingState.CompleteStep reduces.
 // Leaves out: sending anything (CoordinatorMachine) and any arithmetic (Core).
 using DistBackprop.Cluster.Protocol;
 using DistBackprop.Core.Training;
@@ -44,10 +46,12 @@ public enum AcceptResult
     Rejected,
 }
 
-/// <summary>The shards of one step: assignment, slots, outcomes, deadlines.</summary>
+/// <summary>The pieces of one step: assignment, slots, outcomes, deadlines. "Shard" in member names means a slot.</summary>
 public sealed class GradientRound
 {
-    private readonly int[][] _indices;
+    private readonly Subtree[] _nodes; // the piece of each slot: one shard (star) or a subtree (aggregation)
+    private readonly int[][] _indices; // its dataset rows (the rows of its shards, in shard order)
+    private readonly WorkerHandle[]?[] _members; // an aggregation group's members (its head is the assignee); null: the assignee alone
     private readonly WorkerHandle[] _assignee; // WorkerHandle.None: nobody holds it (lost, or not dealt yet)
     private readonly WorkerHandle[] _lostFrom; // the last worker it was taken from (dealing avoids it while others are live)
     private readonly string?[] _firstWorker;
@@ -58,12 +62,28 @@ public sealed class GradientRound
     private readonly ShardOutcome?[] _outcomes;
     private readonly bool[] _suspect; // a non-finite result came in once: a second one is believed (divergence)
 
+    /// <summary>A star round: one slot per shard, shard s's rows <paramref name="shardIndices"/>[s].</summary>
     public GradientRound(long step, int[][] shardIndices, long dispatchTimestamp)
+        : this(step, [.. Enumerable.Range(0, shardIndices?.Length ?? 0).Select(Subtree.Leaf)], shardIndices!, dispatchTimestamp)
     {
-        ArgumentNullException.ThrowIfNull(shardIndices);
+        IsStar = true;
+    }
+
+    /// <summary>One slot per piece <paramref name="pieces"/>[i] (a frontier of the reduction tree), with its rows <paramref name="pieceIndices"/>[i].</summary>
+    public GradientRound(long step, Subtree[] pieces, int[][] pieceIndices, long dispatchTimestamp)
+    {
+        ArgumentNullException.ThrowIfNull(pieces);
+        ArgumentNullException.ThrowIfNull(pieceIndices);
+        if (pieces.Length != pieceIndices.Length)
+        {
+            throw new ArgumentException($"{pieces.Length} pieces, {pieceIndices.Length} row lists", nameof(pieceIndices));
+        }
+
         Step = step;
-        _indices = shardIndices;
-        var s = shardIndices.Length;
+        _nodes = pieces;
+        _indices = pieceIndices;
+        var s = pieces.Length;
+        _members = new WorkerHandle[]?[s];
         _assignee = new WorkerHandle[s];
         _lostFrom = new WorkerHandle[s];
         _firstWorker = new string?[s];
@@ -78,7 +98,24 @@ public sealed class GradientRound
 
     public long Step { get; }
 
+    /// <summary>Slots: shards in the star, pieces when aggregation groups answer for subtrees.</summary>
     public int Shards => _slots.Length;
+
+    /// <summary>A star round (every worker answers the coordinator shard by shard), not one of aggregation groups (whose
+    /// pieces may be single shards too).</summary>
+    public bool IsStar { get; }
+
+    /// <summary>
+    /// The slot a reply's Shard field names: the shard itself in a star round; in an aggregation round a group's head answers
+    /// for piece p as Shard = ~p (−1 − p), so a shard number can never be taken for a piece. −1: no slot (the reply is stale).
+    /// </summary>
+    public int SlotOf(int replyShard) => IsStar ? replyShard : replyShard < 0 ? ~replyShard : -1;
+
+    /// <summary>The Shard field of the reply that fills <paramref name="slot"/> (see <see cref="SlotOf"/>).</summary>
+    public int ReplyShardOf(int slot) => IsStar ? slot : ~slot;
+
+    /// <summary>The subtree of slot <paramref name="shard"/>.</summary>
+    public Subtree NodeOf(int shard) => _nodes[shard];
 
     public int Filled { get; private set; }
 
@@ -104,8 +141,9 @@ public sealed class GradientRound
 
     public bool IsFilled(int shard) => _slots[shard] is not null;
 
-    /// <summary>Deals <paramref name="shard"/> (unfilled, unassigned) to <paramref name="worker"/> until <paramref name="deadline"/>.</summary>
-    public void Assign(int shard, WorkerHandle worker, string workerId, long deadline)
+    /// <summary>Deals <paramref name="shard"/> (unfilled, unassigned) to <paramref name="worker"/> until <paramref name="deadline"/>;
+    /// <paramref name="members"/>: the aggregation group answering for it with <paramref name="worker"/> as its head (null: alone).</summary>
+    public void Assign(int shard, WorkerHandle worker, string workerId, long deadline, WorkerHandle[]? members = null)
     {
         if (_slots[shard] is not null || !_assignee[shard].IsNone)
         {
@@ -122,14 +160,20 @@ public sealed class GradientRound
         }
 
         _assignee[shard] = worker;
+        _members[shard] = members;
         _deadline[shard] = deadline;
     }
+
+    /// <summary>Whether <paramref name="worker"/> holds <paramref name="shard"/> or is a member of the group that does.</summary>
+    public bool DependsOn(int shard, WorkerHandle worker) =>
+        _slots[shard] is null && !_assignee[shard].IsNone && (_assignee[shard] == worker || (_members[shard] is { } m && Array.IndexOf(m, worker) >= 0));
 
     /// <summary>Takes <paramref name="shard"/> from its assignee (it stays unassigned until <see cref="Assign"/>).</summary>
     public void Release(int shard, string reason, bool timedOut)
     {
         _lostFrom[shard] = _assignee[shard];
         _assignee[shard] = WorkerHandle.None;
+        _members[shard] = null;
         _deadline[shard] = 0;
         _lostReason[shard] ??= reason;
         if (timedOut && !_timedOut[shard])
@@ -139,12 +183,12 @@ public sealed class GradientRound
         }
     }
 
-    /// <summary>Adds to <paramref name="into"/> the unfilled shards currently held by <paramref name="worker"/>, in shard order.</summary>
+    /// <summary>Adds to <paramref name="into"/> the unfilled slots held by <paramref name="worker"/> or by a group it is a member of, in order.</summary>
     public void PendingOf(WorkerHandle worker, List<int> into)
     {
         for (var s = 0; s < Shards; s++)
         {
-            if (_slots[s] is null && _assignee[s] == worker)
+            if (DependsOn(s, worker))
             {
                 into.Add(s);
             }
@@ -224,6 +268,7 @@ public sealed class GradientRound
             : _timedOut[shard] ? new ShardOutcome.TimedOut(_firstWorker[shard] ?? "?", workerId)
             : new ShardOutcome.Reassigned(_firstWorker[shard] ?? "?", workerId, _lostReason[shard]!);
         _assignee[shard] = WorkerHandle.None;
+        _members[shard] = null;
         _deadline[shard] = 0;
         Filled++;
         return AcceptResult.Accepted;
@@ -232,9 +277,22 @@ public sealed class GradientRound
     /// <summary>The sum in slot <paramref name="shard"/> (null: not filled yet).</summary>
     public GradientSum? Slot(int shard) => _slots[shard];
 
-    /// <summary>The filled slots, index = shard. Only when complete.</summary>
-    public IReadOnlyList<GradientSum> SlotsInShardOrder() =>
-        IsComplete ? _slots.Select(x => x!).ToArray() : throw new InvalidOperationException($"step {Step}: {Shards - Filled} of {Shards} shards still missing");
+    /// <summary>The filled slots as the frontier of the reduction tree they are (pieces in shard order). Only when complete.</summary>
+    public IReadOnlyList<PartialSum> Frontier()
+    {
+        if (!IsComplete)
+        {
+            throw new InvalidOperationException($"step {Step}: {Shards - Filled} of {Shards} shards still missing");
+        }
+
+        var frontier = new PartialSum[Shards];
+        for (var s = 0; s < frontier.Length; s++)
+        {
+            frontier[s] = new PartialSum(_nodes[s], _slots[s]!);
+        }
+
+        return frontier;
+    }
 
     /// <summary>Each shard's outcome, index = shard. Only when complete.</summary>
     public IReadOnlyList<ShardOutcome> Outcomes() =>

@@ -98,7 +98,7 @@ public static class AkkaBuilderExtensions
             // guarded serializers (RemoteCommandGuard) refuse Kill, IntentionalRestart and the lifecycle system messages.
             builder.AddHocon(ConfigurationFactory.ParseString($$"""
                 akka.remote.untrusted-mode = on
-                akka.remote.trusted-selection-paths = ["/user/{{Coordinator.ActorName}}", "/system/cluster/core/daemon", "/system/cluster/heartbeatReceiver", "/system/remote-watcher"]
+                akka.remote.trusted-selection-paths = ["/user/{{Coordinator.ActorName}}", "/user/{{Worker.ActorName}}", "/system/cluster/core/daemon", "/system/cluster/heartbeatReceiver", "/system/remote-watcher"]
                 akka.actor.serializers.akka-misc = "{{typeof(GuardedMiscSerializer).FullName}}, {{typeof(GuardedMiscSerializer).Assembly.GetName().Name}}"
                 akka.actor.serializers.akka-system-msg = "{{typeof(GuardedSystemMessageSerializer).FullName}}, {{typeof(GuardedSystemMessageSerializer).Assembly.GetName().Name}}"
                 """), HoconAddMode.Prepend);
@@ -208,7 +208,7 @@ public static class AkkaBuilderExtensions
         }
 
         return builder.WithDistBackprop(options, (system, registry) =>
-            registry.Register<Worker>(system.ActorOf(Worker.Props(settings), "worker")));
+            registry.Register<Worker>(system.ActorOf(Worker.Props(settings), Worker.ActorName)));
     }
 
     /// <summary>Local mode: the coordinator and <paramref name="workers"/> in-process workers sharing <paramref name="train"/> (read-only).</summary>

@@ -64,7 +64,54 @@ public static class ClusterCoordinatorHost
         // The service port (enrolment and the tensor channel) listens before Akka does, so the join line is right when printed.
         using var servicePort = OpenServicePort(options, loggerFactory);
         options.SharedServicePort = servicePort;
+        try
+        {
+            return await RunIncarnationsAsync(options, settings, servicePort, done.Task, steps, loggerFactory, started, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            options.SharedServicePort = null;
+        }
+    }
 
+    private static async Task<TrainingResult> RunIncarnationsAsync(DistBackpropAkkaOptions options, CoordinatorSettings settings, ServicePort? servicePort,
+        Task<TrainingResult> done, List<StepReport> steps, ILoggerFactory? loggerFactory, Action<Address>? started, CancellationToken cancellationToken)
+    {
+
+        for (var incarnation = 1; ; incarnation++)
+        {
+            var outcome = await RunIncarnationAsync(options, settings, servicePort, done, steps, loggerFactory, incarnation == 1 ? started : null,
+                cancellationToken).ConfigureAwait(false);
+            if (outcome is { } result)
+            {
+                return result;
+            }
+
+            var after = steps.LastOrDefault()?.Step ?? settings.State.Step;
+            if (incarnation > MaxRebuilds)
+            {
+                throw new TrainingFailedException($"the coordinator's actor system was shut down by Akka.Remote after a failed outbound TLS handshake {incarnation} times (after step {after}); check the nodes' certificates (--tls-cert, --state-dir); resume from the newest checkpoint", 1, after);
+            }
+
+            // Akka.Remote (1.5.50 and later, akka.net#7839) runs CoordinatedShutdown whenever a TLS handshake this node started
+            // fails, also when the peer merely closed the connection mid-handshake (a downed worker tearing its actor system
+            // down as the coordinator probes it). Training is the state machine's, not the actor system's: a new actor system
+            // at the same address takes over the same TrainingState after its last completed step, and the workers rejoin it
+            // as they rejoin a restarted coordinator. The step in progress is dealt again; the bits do not change.
+            options.Notice?.Invoke($"warning: Akka.Remote shut the coordinator's actor system down after a failed outbound TLS handshake; rebuilding it and continuing after step {after}");
+        }
+    }
+
+    /// <summary>How often a coordinator rebuilds its actor system after Akka.Remote shut it down for a failed outbound TLS handshake.</summary>
+    public const int MaxRebuilds = 5;
+
+    /// <summary>
+    /// One actor system for the coordinator: the result, or null when Akka.Remote shut it down after a failed outbound TLS
+    /// handshake (the caller builds another); throws when it stopped for any other reason.
+    /// </summary>
+    private static async Task<TrainingResult?> RunIncarnationAsync(DistBackpropAkkaOptions options, CoordinatorSettings settings, ServicePort? servicePort,
+        Task<TrainingResult> done, List<StepReport> steps, ILoggerFactory? loggerFactory, Action<Address>? started, CancellationToken cancellationToken)
+    {
         // The caller owns Ctrl+C/SIGTERM (cancellation stops after the step in progress and returns the weights): with Akka's
         // own process-exit hook on, SIGTERM would stop the actor system under the running coordinator and lose the step.
         using var host = LocalTraining.BuildHost(loggerFactory, options.LogLevel, b => b
@@ -76,24 +123,36 @@ public static class ClusterCoordinatorHost
             var system = host.Services.GetRequiredService<ActorSystem>();
             options.SystemStarted?.Invoke(system);
             var self = Akka.Cluster.Cluster.Get(system).SelfAddress;
-            started?.Invoke(self);
-            options.Listening?.Invoke(self, servicePort?.Port ?? 0);
+            if (started is not null)
+            {
+                started(self);
+                options.Listening?.Invoke(self, servicePort?.Port ?? 0); // the join line: once per run
+            }
+
             var coordinator = await ActorRegistry.For(system).GetAsync<Coordinator>(CancellationToken.None).ConfigureAwait(false);
             using var stop = cancellationToken.Register(() => coordinator.Tell(StopTraining.Instance));
-            if (await Task.WhenAny(done.Task, system.WhenTerminated).ConfigureAwait(false) != done.Task && !done.Task.IsCompleted)
+            if (await Task.WhenAny(done, system.WhenTerminated).ConfigureAwait(false) != done && !done.IsCompleted)
             {
+                if (IsTlsShutdown(CoordinatedShutdown.Get(system).ShutdownReason) && !cancellationToken.IsCancellationRequested)
+                {
+                    return null;
+                }
+
                 // e.g. this node was downed or its actor system stopped under it: say so rather than hang
                 throw new TrainingFailedException($"the coordinator's actor system stopped before training ended (after step {steps.LastOrDefault()?.Step ?? 0}); resume from the newest checkpoint", 1, steps.LastOrDefault()?.Step ?? 0);
             }
 
-            return await done.Task.ConfigureAwait(false);
+            return await done.ConfigureAwait(false);
         }
         finally
         {
             await host.StopAsync(CancellationToken.None).ConfigureAwait(false); // coordinated shutdown: leaves the cluster
-            options.SharedServicePort = null;
         }
     }
+
+    /// <summary>Akka.Remote's reason for a failed TLS handshake (internal type Akka.Remote.Transport.DotNetty.TlsHandshakeFailureReason).</summary>
+    internal static bool IsTlsShutdown(CoordinatedShutdown.Reason? reason) =>
+        reason?.GetType().Name == "TlsHandshakeFailureReason";
 
     /// <summary>The service port when there is something to serve on it: the tensor channel, or enrolment (the node has a CA). Throws
     /// <see cref="IOException"/> naming --tensor-port when it cannot listen.</summary>

@@ -71,6 +71,10 @@ public sealed class LocalTrainingOptions
     /// <summary>Every coordinator event (step reports, notices, pauses, checkpoints, the end), on the coordinator's thread.</summary>
     public Action<ITrainingEvent>? Events { get; init; }
 
+    /// <summary>Aggregation groups per step when more workers than this are live (CoordinatorSettings.FanIn); 0: the star. In process
+    /// it saves nothing (arrays travel by reference); the tests use it to run the aggregation protocol through real actors.</summary>
+    public int FanIn { get; init; }
+
     /// <summary>Workers joining/leaving, pauses.</summary>
     public Action<TrainingNotice>? Notices { get; init; }
 }
@@ -116,6 +120,7 @@ public static class LocalTraining
             CheckpointDirectory = options.CheckpointDirectory,
             CheckpointEvery = options.CheckpointEvery,
             CheckpointMetadata = options.CheckpointMetadata,
+            FanIn = options.FanIn,
             Events = e =>
             {
                 options.Events?.Invoke(e);

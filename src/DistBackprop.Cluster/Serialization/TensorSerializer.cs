@@ -1,5 +1,5 @@
-// The serializer for the two messages that carry tensors: ComputeShards (weights + shard rows) and
-// ShardComputed (one shard's gradient sum). A small fixed header, then the arrays as raw little-endian
+// The serializer for the messages that carry tensors: ComputeShards (weights + shard rows), ShardComputed (one
+// shard's gradient sum), and the aggregation tree's RelayedWeights and PartialComputed (a subtree's sum). A small fixed header, then the arrays as raw little-endian
 // bytes copied with MemoryMarshal — no per-element encoding, so a 1M-float gradient is one 4 MB copy.
 // Received floats land in arrays rented from this serializer's TensorPool; the reader returns them.
 // Leaves out: every other message (restricted Hyperion, see HyperionTypeFilter / AkkaBuilderExtensions).
@@ -18,13 +18,18 @@ namespace DistBackprop.Cluster.Serialization;
 /// ComputeShards (manifest "C"): step i64, weightsVersion i64, shardCount i32, per shard {shard i32, n i32, n × i32},
 ///   weightsLength i32 (−1 = none), weights f32 × weightsLength;
 /// ShardComputed (manifest "G"): step i64, shard i32, lossSum f64, samples i32, correct i32, computeMs f64,
-///   serializeMs f64, n i32, gradient f32 × n.
+///   serializeMs f64, n i32, gradient f32 × n;
+/// RelayedWeights (manifest "W"): step i64, weightsVersion i64, n i32, weights f32 × n;
+/// PartialComputed (manifest "P"): step i64, nodeStart i32, nodeEnd i32, lossSum f64, samples i32, correct i32, computeMs f64,
+///   n i32, gradient f32 × n.
 /// </summary>
 public sealed class TensorSerializer : SerializerWithStringManifest
 {
     public const int Id = 7301;
     public const string ComputeManifest = "C";
     public const string GradientManifest = "G";
+    public const string RelayManifest = "W";
+    public const string PartialManifest = "P";
 
     /// <summary>Fixed bytes of a ShardComputed besides its floats; ComputeShards has a little more plus its indices.</summary>
     public const int HeaderBytes = 64;
@@ -68,6 +73,8 @@ public sealed class TensorSerializer : SerializerWithStringManifest
     {
         ComputeShards => ComputeManifest,
         ShardComputed => GradientManifest,
+        RelayedWeights => RelayManifest,
+        PartialComputed => PartialManifest,
         _ => throw new SerializationException($"TensorSerializer cannot serialize {o?.GetType().FullName ?? "null"}"),
     };
 
@@ -80,6 +87,8 @@ public sealed class TensorSerializer : SerializerWithStringManifest
             {
                 ComputeShards c => Write(c),
                 ShardComputed g => Write(g),
+                RelayedWeights w => Write(w),
+                PartialComputed p => Write(p),
                 _ => throw new SerializationException($"TensorSerializer cannot serialize {obj?.GetType().FullName ?? "null"}"),
             };
         }
@@ -104,6 +113,8 @@ public sealed class TensorSerializer : SerializerWithStringManifest
             {
                 ComputeManifest => ReadCompute(ref r, Pool),
                 GradientManifest => ReadGradient(ref r, Pool),
+                RelayManifest => ReadRelay(ref r, Pool),
+                PartialManifest => ReadPartial(ref r, Pool),
                 _ => throw new SerializationException($"TensorSerializer: unknown manifest '{manifest}'"),
             };
             if (r.Remaining != 0)
@@ -162,6 +173,52 @@ public sealed class TensorSerializer : SerializerWithStringManifest
         w.I32(g.Gradient.Length);
         w.Raw<float>(g.Gradient);
         return w.Done();
+    }
+
+    private static byte[] Write(RelayedWeights m)
+    {
+        var w = new Writer(new byte[checked(4 + 8 + 8 + 4 + (4 * m.Weights.Length))]);
+        w.U32(Magic);
+        w.I64(m.Step);
+        w.I64(m.WeightsVersion);
+        w.I32(m.Weights.Length);
+        w.Raw<float>(m.Weights);
+        return w.Done();
+    }
+
+    private static byte[] Write(PartialComputed p)
+    {
+        var w = new Writer(new byte[checked(4 + 8 + 4 + 4 + 8 + 4 + 4 + 8 + 4 + (4 * p.Gradient.Length))]);
+        w.U32(Magic);
+        w.I64(p.Step);
+        w.I32(p.NodeStart);
+        w.I32(p.NodeEnd);
+        w.F64(p.LossSum);
+        w.I32(p.Samples);
+        w.I32(p.Correct);
+        w.F64(p.ComputeMs);
+        w.I32(p.Gradient.Length);
+        w.Raw<float>(p.Gradient);
+        return w.Done();
+    }
+
+    private static RelayedWeights ReadRelay(ref Reader r, TensorPool pool)
+    {
+        var step = r.I64();
+        var version = r.I64();
+        return new RelayedWeights(step, version, r.Floats(r.Count(4), pool));
+    }
+
+    private static PartialComputed ReadPartial(ref Reader r, TensorPool pool)
+    {
+        var step = r.I64();
+        var start = r.I32();
+        var end = r.I32();
+        var loss = r.F64();
+        var samples = r.I32();
+        var correct = r.I32();
+        var computeMs = r.F64();
+        return new PartialComputed(step, start, end, r.Floats(r.Count(4), pool), loss, samples, correct, computeMs);
     }
 
     private static ComputeShards ReadCompute(ref Reader r, TensorPool pool)

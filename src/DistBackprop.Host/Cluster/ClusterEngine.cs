@@ -21,6 +21,7 @@ public sealed class ClusterEngine : ITrainingEngine
 {
     private readonly DistBackpropAkkaOptions _akka;
     private readonly int _minWorkers;
+    private readonly int _fanIn;
     private readonly Func<Dataset, DatasetDescriptor> _describeData;
     private readonly TextWriter _out;
     private readonly TextWriter _err;
@@ -30,16 +31,18 @@ public sealed class ClusterEngine : ITrainingEngine
 
     /// <param name="akka">Node options (role, host, port, frame size, timings).</param>
     /// <param name="minWorkers">Workers that must be ready before step 1.</param>
+    /// <param name="fanIn">--fan-in: aggregation groups per step when more workers are live (0: off).</param>
     /// <param name="describeData">How workers find the training set (source, data seed, test split, fingerprint).</param>
     /// <param name="output">Plain lines: address, workers joining and leaving (the coordinator's notices).</param>
     /// <param name="error">Warnings (NodeLog).</param>
     /// <param name="verbose">Akka's info lines, stack traces and errors too.</param>
     /// <param name="frameSizeName">"--max-frame-size" as the user should see it (with its source).</param>
-    public ClusterEngine(DistBackpropAkkaOptions akka, int minWorkers, Func<Dataset, DatasetDescriptor> describeData, TextWriter output, TextWriter error,
+    public ClusterEngine(DistBackpropAkkaOptions akka, int minWorkers, int fanIn, Func<Dataset, DatasetDescriptor> describeData, TextWriter output, TextWriter error,
         bool verbose, string frameSizeName)
     {
         _akka = akka ?? throw new ArgumentNullException(nameof(akka));
         _minWorkers = minWorkers;
+        _fanIn = fanIn;
         _describeData = describeData ?? throw new ArgumentNullException(nameof(describeData));
         _out = output ?? throw new ArgumentNullException(nameof(output));
         _err = error ?? throw new ArgumentNullException(nameof(error));
@@ -54,7 +57,7 @@ public sealed class ClusterEngine : ITrainingEngine
     {
         ArgumentNullException.ThrowIfNull(job);
         return $"cluster coordinator at {SeedAddress} (bound to {_akka.Host}:{_akka.Port}), {job.Config.Shards} shards per step, " +
-            $"starts with {_minWorkers} worker(s), max frame size {ByteSize.Format(_akka.MaxFrameSize)}";
+            $"starts with {_minWorkers} worker(s), {(_fanIn > 0 ? $"fan-in {_fanIn}" : "no aggregation (star)")}, max frame size {ByteSize.Format(_akka.MaxFrameSize)}";
     }
 
     public async Task<TrainingState> RunAsync(TrainingJob job, ITrainingObserver observer, CancellationToken cancellation)
@@ -86,6 +89,7 @@ public sealed class ClusterEngine : ITrainingEngine
             State = state,
             Dataset = _describeData(job.Train),
             MinWorkers = _minWorkers,
+            FanIn = _fanIn,
             UpdateThreads = Environment.ProcessorCount, // the workers wait for the new weights meanwhile
             AfterStep = EngineRun.AfterStep(observer),
             CheckpointDirectory = job.Checkpoints?.Directory,

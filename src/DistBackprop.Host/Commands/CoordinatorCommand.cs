@@ -47,6 +47,7 @@ public static class CoordinatorCommand
         command.Options.Add(TrainingCommandLine.Value("--port", "port of this node, the seed address workers join", d.Port));
         command.Options.Add(TrainingCommandLine.Text("--public-host", "name or address other nodes reach this one by [default: --host]"));
         command.Options.Add(TrainingCommandLine.Value("--min-workers", "workers that must be ready before step 1; --shards defaults to it", d.MinWorkers));
+        command.Options.Add(TrainingCommandLine.Value("--fan-in", "with more than K live workers, at most K aggregation groups per step (workers relay weights and add partial sums); 0: off", d.FanIn));
         command.Options.Add(TrainingCommandLine.Text("--max-frame-size", "largest Akka message, the same on every node (64MiB, 128KiB, 1048576)", d.MaxFrameSize));
         command.Options.Add(TrainingCommandLine.Text("--tensor-transport", "tcp: weights and gradients over a TCP connection per worker; akka: inside Akka messages (workers follow)", "tcp"));
         command.Options.Add(TrainingCommandLine.Value<int>("--tensor-port", "the service port (tensor channel, enrolment), 0 = any free port [default: --port + 1]"));
@@ -134,6 +135,11 @@ public static class CoordinatorCommand
             errors.Add($"{cluster.Name(nameof(c.MinWorkers))} must be at least 1 (got {c.MinWorkers})");
         }
 
+        if (c.FanIn < 0)
+        {
+            errors.Add($"{cluster.Name(nameof(c.FanIn))} must be 0 (off) or at least 1 (got {c.FanIn})");
+        }
+
         if (c.Port is < 1 or > 65535)
         {
             errors.Add($"{cluster.Name(nameof(c.Port))} must be in 1..65535 (got {c.Port}): workers join the coordinator at a fixed address");
@@ -210,7 +216,7 @@ public static class CoordinatorCommand
         {
             ProcessorCount = context.ProcessorCount,
             IsTerminal = context.IsTerminal,
-            EngineFactory = ctx => new ClusterEngine(akka!, c.MinWorkers,
+            EngineFactory = ctx => new ClusterEngine(akka!, c.MinWorkers, c.FanIn,
                 train => new DatasetDescriptor(o.Data, o.Seed, o.TestSplit, train.Fingerprint, train.Count, o.ValSplit),
                 ctx.Out, ctx.Err, ctx.Verbose, frameName),
         };

@@ -20,6 +20,10 @@ public sealed class CoordinatorOptions
     /// <summary>--min-workers: workers that must be ready before step 1 (later the run goes on with whoever is alive). Env: DISTBACKPROP__MINWORKERS.</summary>
     public int MinWorkers { get; set; } = 1;
 
+    /// <summary>--fan-in K: with more than K live workers the step goes to at most K aggregation groups (docs/aggregation.md); 0 = off
+    /// (every worker talks to the coordinator, the star). Env: DISTBACKPROP__FANIN.</summary>
+    public int FanIn { get; set; }
+
     /// <summary>--max-frame-size: Akka's largest message, the same on every node (64MiB, 128KiB, 1048576). Env: DISTBACKPROP__MAXFRAMESIZE.</summary>
     public string MaxFrameSize { get; set; } = "64MiB";
 

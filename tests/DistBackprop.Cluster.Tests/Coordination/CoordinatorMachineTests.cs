@@ -187,6 +187,10 @@ public sealed class CoordinatorMachineTests
             Work.Add((worker, work));
         }
 
+        void ICoordinatorOutbox.Plan(WorkerHandle worker, long step, int piece, int shards, GroupRole role)
+        {
+        }
+
         void ICoordinatorOutbox.Watch(WorkerHandle worker)
         {
         }

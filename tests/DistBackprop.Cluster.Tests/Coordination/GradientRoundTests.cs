@@ -82,6 +82,6 @@ public sealed class GradientRoundTests
         list.Clear();
         round.Expired(now: 1000, list);
         Assert.Equal([2, 3], list);
-        Assert.Throws<InvalidOperationException>(() => round.SlotsInShardOrder());
+        Assert.Throws<InvalidOperationException>(() => round.Frontier());
     }
 }

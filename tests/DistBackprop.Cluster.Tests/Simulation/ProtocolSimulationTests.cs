@@ -30,7 +30,7 @@ public sealed class ProtocolSimulationTests(ITestOutputHelper output)
         var count = int.Parse(Environment.GetEnvironmentVariable("DISTBACKPROP_SIM_SCHEDULES") ?? Schedules.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
         var clock = Stopwatch.StartNew();
         var failures = new List<string>();
-        long events = 0, steps = 0, stopped = 0;
+        long events = 0, steps = 0, stopped = 0, treeSteps = 0;
         for (var seed = first; seed < first + count; seed++)
         {
             var world = new ProtocolWorld(seed);
@@ -41,10 +41,11 @@ public sealed class ProtocolSimulationTests(ITestOutputHelper output)
 
             events += world.Events;
             steps += world.Steps;
+            treeSteps += world.TreeSteps;
             stopped += world.Stopped ? 1 : 0;
         }
 
-        output.WriteLine($"FIGURES simulation: {count} schedules (seeds {first}..{first + count - 1}), {events} events, {steps} steps completed, {stopped} stopped early, " +
+        output.WriteLine($"FIGURES simulation: {count} schedules (seeds {first}..{first + count - 1}), {events} events, {steps} steps completed ({treeSteps} as aggregation trees), {stopped} stopped early, " +
             $"{failures.Count} failed, {clock.Elapsed.TotalSeconds:F1} s");
         foreach (var f in failures.Take(3))
         {

@@ -54,9 +54,12 @@ internal sealed partial class ProtocolWorld
             return;
         }
 
-        foreach (var s in work.Shards)
+        if (_machine.Round is { IsStar: true })
         {
-            _dealtTo[(work.Step, s.Shard)] = w;
+            foreach (var s in work.Shards)
+            {
+                _dealtTo[(work.Step, s.Shard)] = w; // an aggregation round's pieces are dealt in Plan
+            }
         }
 
         var copy = weights?.ToArray(); // what travels is the value at the time of sending
@@ -64,6 +67,19 @@ internal sealed partial class ProtocolWorld
         {
             w.ToWorker.Enqueue(($"ComputeShards step {work.Step} v{work.WeightsVersion} [{string.Join(',', work.Shards.Select(s => s.Shard))}]{(copy is null ? string.Empty : " +weights")}",
                 () => OnWork(w, work, copy)));
+        }
+    }
+
+    void ICoordinatorOutbox.Plan(WorkerHandle worker, long step, int piece, int shards, GroupRole role)
+    {
+        if (role.Parent.IsNone && Worker(worker) is { } head)
+        {
+            _dealtTo[(step, piece)] = head;
+        }
+
+        if (Worker(worker) is { Alive: true } w)
+        {
+            w.ToWorker.Enqueue(($"AggregateRole step {step} piece {piece} {role.Node} own [{string.Join(',', role.Own)}] children {role.Children.Length}", () => OnRole(w, step, piece, role)));
         }
     }
 
@@ -130,6 +146,7 @@ internal sealed partial class ProtocolWorld
             return;
         }
 
+        TreeSteps += round.IsStar ? 0 : 1;
         var seen = new HashSet<float[]>(ReferenceEqualityComparer.Instance);
         var outcomes = round.Outcomes();
         for (var s = 0; s < round.Shards; s++)

@@ -76,7 +76,7 @@ internal sealed partial class ProtocolWorld
 
         if (w.Silent)
         {
-            w.HeldWork.Add(work);
+            w.HeldWork.Add((work, w.Role is { } r && r.Step == work.Step ? r : null));
             return;
         }
 
@@ -85,6 +85,17 @@ internal sealed partial class ProtocolWorld
 
     /// <summary>The real worker's rule: compute with the weights version the work names, or decline it.</summary>
     private void Compute(SimWorker w, ComputeShards work)
+    {
+        if (w.Role is { } role && role.Step == work.Step)
+        {
+            TreeCompute(w, role, work); // ProtocolWorld.Tree.cs
+            return;
+        }
+
+        StarCompute(w, work);
+    }
+
+    private void StarCompute(SimWorker w, ComputeShards work)
     {
         if (work.WeightsVersion != w.HeldVersion || w.Weights is null)
         {
@@ -210,9 +221,21 @@ internal sealed partial class ProtocolWorld
         w.Silent = false;
         var held = w.HeldWork.ToList();
         w.HeldWork.Clear();
-        foreach (var work in held)
+        foreach (var (work, role) in held)
         {
-            Compute(w, work);
+            if (role is null)
+            {
+                StarCompute(w, work); // it came before any role of its step: star work
+            }
+            else if (ReferenceEquals(role, w.Role))
+            {
+                TreeCompute(w, role, work); // work of a role replaced meanwhile feeds nothing
+            }
+        }
+
+        if (w.Role is { } r)
+        {
+            TryFinish(w, r); // its children's sums may all be in
         }
     }
 
@@ -239,9 +262,12 @@ internal sealed partial class ProtocolWorld
             bad.Gradient[_rng.Next(bad.Gradient.Length)] = float.NaN;
         }
 
-        _origins[bad.Gradient] = (w, reply.Step, reply.Shard);
+        _origins[bad.Gradient] = (w, reply.Step, Slot(reply.Shard));
         SendReply(w, bad, $"corrupt ({(kind == 0 ? "samples" : kind == 1 ? "short" : "NaN")}) ShardComputed step {reply.Step} shard {reply.Shard}");
     }
+
+    /// <summary>The slot a reply's Shard field names (a head answers for piece p as ~p).</summary>
+    private static int Slot(int replyShard) => replyShard < 0 ? ~replyShard : replyShard;
 
     /// <summary>Another worker's reply for the open step, sent as <paramref name="w"/>'s own (a fresh array, correct bits).</summary>
     private void Forge(SimWorker w)
@@ -254,7 +280,7 @@ internal sealed partial class ProtocolWorld
 
         var copy = victim.Gradient.ToArray();
         var unregistered = _rng.Next(2) == 0;
-        _origins[copy] = (unregistered ? null : w, victim.Step, victim.Shard);
+        _origins[copy] = (unregistered ? null : w, victim.Step, Slot(victim.Shard));
         var forged = victim with { Gradient = copy };
         Trace($"fault: forged ShardComputed step {forged.Step} shard {forged.Shard} from {(unregistered ? "an unregistered sender" : w.ToString())}");
         var path = _channel && _rng.Next(2) == 0 ? ReplyPath.Channel : ReplyPath.Akka; // with a channel, an Akka reply can claim any sender

@@ -39,6 +39,7 @@ internal sealed partial class ProtocolWorld : ICoordinatorOutbox
     private readonly Mlp<float> _mlp;
     private readonly bool _channel;
     private readonly int _minWorkers;
+    private readonly int _fanIn;
     private readonly int _chaosEvents;
     private readonly int _stopEvent;
     private readonly List<SimWorker> _workers = new();
@@ -73,6 +74,7 @@ internal sealed partial class ProtocolWorld : ICoordinatorOutbox
         _mlp = new Mlp<float>(Spec, _config.BatchSize);
         _channel = _rng.Next(2) == 0;
         _minWorkers = _rng.Next(1, 4);
+        _fanIn = _rng.Next(3) == 0 ? 0 : _rng.Next(1, 4); // two thirds of the schedules aggregate when enough workers are live
         _chaosEvents = _rng.Next(0, 500);
         _stopEvent = _rng.Next(3) == 0 ? _rng.Next(0, 250) : -1;
         var settings = new CoordinatorSettings
@@ -81,6 +83,7 @@ internal sealed partial class ProtocolWorld : ICoordinatorOutbox
             Dataset = new DatasetDescriptor("sim", 21, 0, Data.Fingerprint, Data.Count),
             MinWorkers = _minWorkers,
             ShardDeadline = TimeSpan.FromSeconds(1),
+            FanIn = _fanIn,
         };
         _machine = new CoordinatorMachine(settings, this, _time, KernelPool.Single, _channel);
     }
@@ -90,12 +93,15 @@ internal sealed partial class ProtocolWorld : ICoordinatorOutbox
 
     public long Steps => _result?.Summary.Steps ?? 0;
 
+    /// <summary>Steps completed as an aggregation tree (--fan-in) rather than the star.</summary>
+    public long TreeSteps { get; private set; }
+
     public bool Stopped => _result?.Summary.Stopped ?? false;
 
     /// <summary>Runs the schedule; null when every invariant held, else the violation with the seed and the event trace.</summary>
     public string? Run()
     {
-        Trace($"config: S={_config.Shards} B={_config.BatchSize} steps={_config.MaxSteps} {_config.Optimizer.Kind} minWorkers={_minWorkers} channel={_channel} chaos={_chaosEvents} stop@{_stopEvent}");
+        Trace($"config: S={_config.Shards} B={_config.BatchSize} steps={_config.MaxSteps} {_config.Optimizer.Kind} minWorkers={_minWorkers} fanIn={_fanIn} channel={_channel} chaos={_chaosEvents} stop@{_stopEvent}");
         _machine.Start();
         for (int i = 0, n = _rng.Next(0, 5); i < n; i++)
         {
@@ -109,15 +115,23 @@ internal sealed partial class ProtocolWorld : ICoordinatorOutbox
                 EnterCalm();
             }
 
-            if (_event == _stopEvent)
+            try
             {
-                Trace("host: stop");
-                _stoppedAt = _event;
-                _machine.Stop();
+                if (_event == _stopEvent)
+                {
+                    Trace("host: stop");
+                    _stoppedAt = _event;
+                    _machine.Stop();
+                }
+                else
+                {
+                    NextEvent();
+                }
             }
-            else
+            catch (Exception e)
             {
-                NextEvent();
+                Violate($"an exception escaped: {e}");
+                break;
             }
 
             if (_calm && _stoppedAt < 0 && _event - _lastProgress > ProgressBound)

@@ -46,9 +46,16 @@ internal sealed class SimWorker(int handle, string id, bool bad)
 
     public float[]? Weights { get; set; }
 
-    public List<ComputeShards> HeldWork { get; } = new();
+    /// <summary>Work received while silent, with the role it came under (null: the star).</summary>
+    public List<(ComputeShards Work, SimRole? Role)> HeldWork { get; } = new();
 
     public ShardComputed? LastReply { get; set; }
+
+    /// <summary>Its place in the current step's aggregation tree (null: the star).</summary>
+    public SimRole? Role { get; set; }
+
+    /// <summary>Weights a parent relayed before the worker's role arrived.</summary>
+    public (long Step, long Version, float[] Weights, SimWorker From)? EarlyRelay { get; set; }
 
     public ShardComputed? OlderReply { get; set; }
 

@@ -2,7 +2,7 @@
 // `ip netns exec`), with the fault tests' fast failure detection (but 3 s of heartbeat pause: on a loaded machine
 // 1.5 s made healthy workers blink unreachable), and owns them: Dispose kills them and takes the bed down, Fail prints
 // every output. The cluster is secure by default: the test's ClusterJoin gives the coordinator its --state-dir (the
-// cluster CA) and every worker --state-dir and --join TOKEN, nowhere else.
+// cluster CA) and every worker --state-dir (one per host, as each host has its own disk) and --join TOKEN, nowhere else.
 // Leaves out: the namespaces themselves (NetBed) and the scenarios (NetBedTests).
 using System.Diagnostics;
 using DistBackprop.EndToEnd.Tests.Faults;
@@ -61,7 +61,7 @@ public sealed class BedCluster : IDisposable
     /// <summary>`distbackprop worker` on host <paramref name="host"/>, joining the coordinator, one kernel thread.</summary>
     public NodeProcess Worker(int host, string[]? network = null, params string[] args) =>
         Start($"worker h{host}", host,
-            ["worker", "--plain", "--seed-nodes", SeedAddress, "--threads", "1", .. network ?? ["--host", NetBed.Address(host)], .. Join.Worker, .. args]);
+            ["worker", "--plain", "--seed-nodes", SeedAddress, "--threads", "1", .. network ?? ["--host", NetBed.Address(host)], .. Join.WorkerOwn($"h{host}"), .. args]);
 
     /// <summary>Watches the metrics file <paramref name="name"/> (in this cluster's folder) from now on.</summary>
     public MetricsWatcher Watch(string name)

@@ -114,6 +114,20 @@ public sealed partial class NetBed : IDisposable
     /// <summary>Partitions host i: its link goes down (packets dropped, sockets kept open), as a pulled cable.</summary>
     public void Cut(int host) => Run(["cut", Name, $"{host}"]);
 
+    /// <summary>Bytes host <paramref name="host"/>'s interface has received so far (its eth0 counter, read inside its namespace).</summary>
+    public long ReceivedBytes(int host)
+    {
+        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("ip")
+        {
+            ArgumentList = { "netns", "exec", Namespace(host), "cat", "/sys/class/net/eth0/statistics/rx_bytes" },
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        })!;
+        var text = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        return long.Parse(text.Trim(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     public void Heal(int host) => Run(["heal", Name, $"{host}"]);
 
     /// <summary>Kills every process in the bed's namespaces and deletes them (idempotent).</summary>
