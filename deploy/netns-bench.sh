@@ -2,19 +2,22 @@
 # The scaling measurements of docs/scaling.md on the multi-host bed (deploy/netns-cluster.sh; Linux, root): for each
 # model and worker count N, a fresh bed of N + 1 hosts with every link limited by tc tbf, a coordinator on host 0 and N
 # workers (secure default: the run's own CA and join token), a fixed number of steps of a bench workload on its random
-# rows. Per run it reports the coordinator's received and sent bytes per step (host 0's eth0 counters read inside its
+# rows, for each topology of --fan-in (0 = the star, K ≥ 2 = the aggregation tree of `coordinator --fan-in K`; for each
+# N the topologies run back to back, so a change of the machine's load hits both alike). Per run it reports the coordinator's received and sent bytes per step (host 0's eth0 counters read inside its
 # namespace at the start and end of a window of steps after a warm-up, and over the whole run), the step time (wall
 # clock over the window, and the median of the --metrics rows) and samples/s; one CSV row per run to --out.
 #   deploy/netns-bench.sh [options] [-- coordinator options…]
 #     --models mnist,wide   mnist = 784-256-128-10 (batch 128), wide = 784-1024-1024-10 (batch 256), seed = 400-25-10
 #     --workers 2,4,6,8     worker counts, one bed each       --rate 200mbit   every link, each direction (or none)
+#     --fan-in 0,2          topologies: 0 = star, K = --fan-in K (K ≥ N is the star again: the coordinator's rule)
 #     --steps 60            steps in the measured window      --warmup 10      steps before the window opens
 #     --batch B             global batch [the workload's]     --shards S       [N]      --threads T   per worker [1]
 #     --out FILE.csv        append the rows here [netns-bench.csv]   --keep DIR   keep logs and metrics in DIR
 #     --dll PATH            distbackprop.dll [build src/DistBackprop.Host in Release and use it]
-#     --bed NAME            the bed's name [dbb-PID]          --timeout SEC    per run [900]
-#   Everything after -- goes to the coordinator, e.g. -- --fan-in 2 (the row's fan_in column reads it).
-# Example: deploy/netns-bench.sh --models mnist --workers 2,4 --steps 40 --out /tmp/star.csv
+#     --bed NAME            the bed's name [dbb-PID-RANDOM]   --timeout SEC    per run [900]
+#   Everything after -- goes to the coordinator (e.g. -- --threads 2); --fan-in goes in --fan-in above (or, one K only,
+#   after --; not both). The row's fan_in column is empty for the star.
+# Example: deploy/netns-bench.sh --models mnist --workers 2,4 --fan-in 0,2 --steps 40 --out /tmp/mnist.csv
 # The bed is taken down (every process in it killed) after each run and on any exit. Leaves out: the model and its
 # fit (distbackprop scaling fit), latency/loss emulation (no netem here).
 set -euo pipefail
@@ -23,19 +26,19 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 bedsh=$here/netns-cluster.sh
 die() { echo "netns-bench: $*" >&2; exit "${2:-1}"; }
-usage() { sed -n '8,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '10,23p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 models=mnist,wide workers=2,4,6,8 rate=200mbit steps=60 warmup=10 batch="" shards="" threads=1
-out=netns-bench.csv keep="" dll="" bed="dbb-$$" timeout=900
+out=netns-bench.csv keep="" dll="" bed="dbb-$$-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')" timeout=900 fan_ins=
 while [ $# -gt 0 ]; do
   case $1 in
-    --models|--workers|--rate|--steps|--warmup|--batch|--shards|--threads|--out|--keep|--dll|--bed|--timeout)
+    --models|--workers|--fan-in|--rate|--steps|--warmup|--batch|--shards|--threads|--out|--keep|--dll|--bed|--timeout)
       [ $# -ge 2 ] || die "$1 needs a value" 2
       v=$2; k=${1#--}; shift 2
       case $k in
         models) models=$v ;; workers) workers=$v ;; rate) rate=$v ;; steps) steps=$v ;; warmup) warmup=$v ;;
         batch) batch=$v ;; shards) shards=$v ;; threads) threads=$v ;; out) out=$v ;; keep) keep=$v ;;
-        dll) dll=$v ;; bed) bed=$v ;; timeout) timeout=$v ;;
+        dll) dll=$v ;; bed) bed=$v ;; timeout) timeout=$v ;; fan-in) fan_ins=$v ;;
       esac ;;
     --) shift; break ;;
     -h|--help) usage ;;
@@ -63,9 +66,23 @@ case $rate in
   *) [[ $rate =~ ^([0-9]+)(kbit|mbit|gbit)$ ]] || die "--rate '$rate': a number with kbit, mbit or gbit (e.g. 200mbit), or none" 2
      case ${BASH_REMATCH[2]} in kbit) rate_bytes=$(( BASH_REMATCH[1] * 125 )) ;; mbit) rate_bytes=$(( BASH_REMATCH[1] * 125000 )) ;; *) rate_bytes=$(( BASH_REMATCH[1] * 125000000 )) ;; esac ;;
 esac
-fan_in=""
+# the topologies: --fan-in LIST, or one K after -- (taken out of the coordinator's options: run_one adds it)
+passed=() given=""
 for ((i = 0; i < ${#extra[@]}; i++)); do
-  case ${extra[i]} in --fan-in) fan_in=${extra[i+1]:-} ;; --fan-in=*) fan_in=${extra[i]#--fan-in=} ;; esac
+  case ${extra[i]} in
+    --fan-in) given=${extra[i+1]:-}; i=$((i + 1)) ;;
+    --fan-in=*) given=${extra[i]#--fan-in=} ;;
+    *) passed+=("${extra[i]}") ;;
+  esac
+done
+extra=("${passed[@]+"${passed[@]}"}")
+if [ -n "$given" ]; then
+  [ -z "$fan_ins" ] || die "--fan-in given both before and after --: use --fan-in 0,K" 2
+  fan_ins=$given
+fi
+IFS=, read -r -a fan_in_list <<< "${fan_ins:-0}"
+for k in "${fan_in_list[@]}"; do
+  [[ $k =~ ^[0-9]+$ ]] && [ "$k" -ne 1 ] || die "--fan-in '$k': 0 (the star) or a whole number ≥ 2" 2
 done
 
 why=$(bash "$bedsh" check 2>&1) || die "network namespaces are not available here: $why" 3
@@ -76,8 +93,9 @@ if [ -z "$dll" ]; then
 fi
 [ -f "$dll" ] || die "--dll '$dll': no such file" 2
 dp() { dotnet "$dll" "$@"; }
+[[ $bed =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,36}$ ]] || die "--bed '$bed': letters, digits, . _ - (at most 37)" 2
 
-header=model,layers,params,workers,fan_in,shards,batch,threads,rate,rate_bytes_per_s,cores,window_steps,rx_bytes_per_step,tx_bytes_per_step,run_rx_bytes_per_step,run_tx_bytes_per_step,step_ms,metrics_step_ms,samples_per_s,min_workers,star_bytes_per_step,coordinator_args
+header=model,layers,params,workers,fan_in,shards,batch,threads,rate,rate_bytes_per_s,cores,window_steps,rx_bytes_per_step,tx_bytes_per_step,run_rx_bytes_per_step,run_tx_bytes_per_step,step_ms,metrics_step_ms,samples_per_s,min_workers,star_bytes_per_step,load_avg,coordinator_args
 if [ -s "$out" ]; then
   [ "$(head -n 1 "$out")" = "$header" ] || die "--out '$out' has another header; use a new file" 2
 else
@@ -126,8 +144,8 @@ wait_step() {
   done
 }
 
-run_one() { # MODEL N
-  local model=$1 n=$2 layers b s p dir token total coordinator i pids=()
+run_one() { # MODEL N K (0 = star)
+  local model=$1 n=$2 fan_in=${3#0} layers b s p dir token total coordinator i pids=()
   layers=$(layers_of "$model"); b=${batch:-$(batch_of "$model")}; s=${shards:-$n}; p=$(params_of "$layers")
   dir=$work/$model-n$n${fan_in:+-k$fan_in}; rm -rf "$dir"; mkdir -p "$dir"
   bash "$bedsh" up "$bed" $((n + 1)) "$rate" > "$dir/bed.txt"; bed_up=1
@@ -146,7 +164,7 @@ run_one() { # MODEL N
   bash "$bedsh" exec "$bed" 0 dotnet "$dll" coordinator --plain --host "$a0" --port 4053 --state-dir "$dir/state" \
     --min-workers "$n" --shards "$s" --data "$work/data-$model" --layers "$layers" --activation "$(activation_of "$model")" \
     --loss softmax-ce --optimizer sgd --lr 0.01 --batch "$b" --seed 1 --max-steps "$total" --metrics "$dir/metrics.csv" \
-    "${extra[@]}" > "$dir/coordinator.log" 2>&1 &
+    ${fan_in:+--fan-in "$fan_in"} "${extra[@]+"${extra[@]}"}" > "$dir/coordinator.log" 2>&1 &
   coordinator=$!
   local deadline=$(( EPOCHSECONDS + timeout ))
   wait_step "$dir/metrics.csv" "$warmup" "$coordinator" "$deadline" "$dir/coordinator.log"
@@ -157,7 +175,8 @@ run_one() { # MODEL N
   local rc=0; wait "$coordinator" || rc=$?
   [ "$rc" -eq 0 ] || { tail -n 20 "$dir/coordinator.log" >&2; die "the coordinator exited $rc after SIGTERM ($dir/coordinator.log)"; }
   total=$(last_step "$dir/metrics.csv")
-  counters_ns; local rx3=$RX tx3=$TX
+  counters_ns; local rx3=$RX tx3=$TX load; read -r load _ < /proc/loadavg
+  bash "$bedsh" down "$bed" >/dev/null; bed_up=0 # every worker with it: the next run gets a fresh bed
   # the window's metrics rows: median step time (samples / samples_per_s) and the fewest live workers
   local med minw
   read -r med minw < <(awk -F, -v a="$s1" -v z="$s2" -v b="$b" 'NR > 1 && $1 > a && $1 <= z && $5 > 0 {
@@ -168,19 +187,21 @@ run_one() { # MODEL N
   row=$(awk -v model="$model" -v layers="${layers//,/-}" -v p="$p" -v n="$n" -v k="$fan_in" -v s="$s" -v b="$b" -v th="$threads" \
     -v rate="$rate" -v rb="$rate_bytes" -v cores="$(nproc)" -v s1="$s1" -v s2="$s2" -v rx1="$rx1" -v rx2="$rx2" -v tx1="$tx1" -v tx2="$tx2" \
     -v rx0="$rx0" -v tx0="$tx0" -v rx3="$rx3" -v tx3="$tx3" -v total="$total" -v t1="$t1" -v t2="$t2" -v med="$med" -v minw="$minw" \
-    -v args="${extra[*]:-}" 'BEGIN {
+    -v load="$load" -v args="$(echo ${fan_in:+--fan-in "$fan_in"} "${extra[@]+"${extra[@]}"}")" 'BEGIN {
       w = s2 - s1; ms = (t2 - t1) / 1e3 / w
-      printf "%s,%s,%d,%d,%s,%d,%d,%d,%s,%.0f,%d,%d,%.0f,%.0f,%.0f,%.0f,%.3f,%s,%.1f,%d,%.0f,\"%s\"\n",
+      printf "%s,%s,%d,%d,%s,%d,%d,%d,%s,%.0f,%d,%d,%.0f,%.0f,%.0f,%.0f,%.3f,%s,%.1f,%d,%.0f,%s,\"%s\"\n",
         model, layers, p, n, k, s, b, th, rate, rb, cores, w, (rx2 - rx1) / w, (tx2 - tx1) / w, (rx3 - rx0) / total, (tx3 - tx0) / total,
-        ms, med, b * 1000 / ms, minw, 2 * n * 4 * p, args }')
+        ms, med, b * 1000 / ms, minw, 2 * n * 4 * p, load, args }')
   echo "$row" >> "$out"
   awk -F, -v r="$row" 'BEGIN { split(r, c, ","); n = c[4]; p = c[3]
-    printf "netns-bench: %s N=%d %s: coordinator rx %.2f MB, tx %.2f MB per step = %.3f × 2·N·4P; step %.1f ms (metrics median %.1f), %.0f samples/s\n",
-      c[1], n, c[5] == "" ? "star" : "fan-in " c[5], c[13] / 1e6, c[14] / 1e6, (c[13] + c[14]) / (8 * n * p), c[17], c[18], c[19] }' >&2
+    printf "netns-bench: %s N=%d %s: coordinator rx %.2f MB, tx %.2f MB per step = %.3f × 2·N·4P; step %.1f ms (metrics median %.1f), %.0f samples/s (load %s)\n",
+      c[1], n, c[5] == "" ? "star" : "fan-in " c[5], c[13] / 1e6, c[14] / 1e6, (c[13] + c[14]) / (8 * n * p), c[17], c[18], c[19], c[22] }' >&2
 }
 
 for m in "${model_list[@]}"; do
   dp scaling data --workload "$m" --out "$work/data-$m" >/dev/null
-  for n in "${worker_list[@]}"; do run_one "$m" "$n"; done
+  for n in "${worker_list[@]}"; do
+    for k in "${fan_in_list[@]}"; do run_one "$m" "$n" "$k"; done
+  done
 done
 echo "netns-bench: rows appended to $out" >&2
