@@ -31,6 +31,13 @@ public sealed record BedMeasurement(
     /// <summary>The topology's name: "star" or "fan-in K" (K ≥ N is the star too).</summary>
     public string Topology => FanIn is { } k && k < Workers ? $"fan-in {k.ToString(CultureInfo.InvariantCulture)}" : "star";
 
+    /// <summary>
+    /// The step time the fit and the tables use: the median of the window's steps (the --metrics rows) when there is one,
+    /// else the wall clock over the window. The median, because the bed shares its 2 cores with whatever else runs: a
+    /// burst of another process's load stretches a few steps and moves the mean, hardly the median.
+    /// </summary>
+    public double FitStepMs => MetricsStepMs > 0 ? MetricsStepMs : StepMs;
+
     /// <summary>K for the model: the given fan-in, or N (the star).</summary>
     public int EffectiveFanIn => FanIn is { } k && k < Workers ? k : Math.Max(2, Workers);
 

@@ -97,7 +97,7 @@ public static class ScalingFigure
     private static List<IGrouping<(string Model, string Topology), FitRow>> BedSeries(ScalingStudy s) =>
         [.. s.Fit.Rows.GroupBy(r => (r.Measured.Model, r.Measured.Topology)).OrderBy(g => g.Key.Model, StringComparer.Ordinal).ThenBy(g => g.Key.Topology, StringComparer.Ordinal)];
 
-    private static Plot BedTime(ScalingStudy s, string font) => BedPanel(s, font, "the bed: step time (ms)", p => p.StepSeconds * 1e3, m => m.StepMs);
+    private static Plot BedTime(ScalingStudy s, string font) => BedPanel(s, font, "the bed: step time (ms)", p => p.StepSeconds * 1e3, m => m.FitStepMs);
 
     private static Plot BedBytes(ScalingStudy s, string font) =>
         BedPanel(s, font, "the bed: coordinator rx + tx per step (MB)", p => p.CoordinatorBytes / 1e6, m => (m.RxBytesPerStep + m.TxBytesPerStep) / 1e6);

@@ -9,7 +9,7 @@ namespace DistBackprop.Host.Scaling;
 /// <summary>A measurement next to the fitted model's figures; errors are (model − measured) / measured.</summary>
 public sealed record FitRow(BedMeasurement Measured, ScalingInputs Inputs, StepPrediction Model)
 {
-    public double TimeError => (Model.StepSeconds * 1000 / Measured.StepMs) - 1;
+    public double TimeError => (Model.StepSeconds * 1000 / Measured.FitStepMs) - 1;
 
     public double BytesError => (Model.CoordinatorBytes / (Measured.RxBytesPerStep + Measured.TxBytesPerStep)) - 1;
 }
@@ -54,20 +54,20 @@ public static class ScalingFit
             throw new ArgumentException("the measured bytes do not grow with the model's size: cannot fit h (are the rows from deploy/netns-bench.sh?)", nameof(rows));
         }
 
-        // T − (compute + latency + adds) = a + u·P + e·N + b·D·Kc·4P·h/β + c·4P·h/β + k·D·Kc·4P + r·(D − 1)
+        // T − (compute + latency + adds) = a + u·P + e·N + b·Q·4P·h/β + c·4P·h/β + k·Q·4P + r·(D − 1)
         var known = new ScalingConstants(0, 0, 0, 0, 0, h, m, 0, 0);
         var x = new double[rows.Count][];
         var y = new double[rows.Count];
         for (var i = 0; i < rows.Count; i++)
         {
             var p = ScalingModel.Predict(inputs[i], known);
-            var volume = inputs[i].Depth * inputs[i].CoordinatorChildren * inputs[i].CopyBytes;
+            var volume = inputs[i].PathCopies * inputs[i].CopyBytes;
             var link = h / inputs[i].BytesPerSecond; // 0 on an unlimited link
             x[i] = [1, inputs[i].Parameters, inputs[i].Workers, volume * link, inputs[i].CopyBytes * link, volume, inputs[i].Depth - 1];
-            y[i] = (rows[i].StepMs / 1000) - (p.Compute + p.Latency + p.Reduction);
+            y[i] = (rows[i].FitStepMs / 1000) - (p.Compute + p.Latency + p.Reduction);
         }
 
-        var t = Solve(x, y, ["a", "u", "e", "b", "c", "k", "r"], notFitted, weights: [.. rows.Select(r => r.StepMs / 1000)]);
+        var t = Solve(x, y, ["a", "u", "e", "b", "c", "k", "r"], notFitted, weights: [.. rows.Select(r => r.FitStepMs / 1000)]);
         var constants = new ScalingConstants(t[0], t[1], t[2], t[3], t[4], h, m, t[6], t[5]);
         var fitted = inputs.Select((xi, i) => new FitRow(rows[i], xi, ScalingModel.Predict(xi, constants))).ToList();
         return new ScalingFitResult(constants, fitted, notFitted);

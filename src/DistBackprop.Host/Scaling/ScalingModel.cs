@@ -1,7 +1,7 @@
 // The scaling model of docs/scaling.md: the time of one data-parallel step and the bytes through the coordinator's
 // link, for the star (every worker sends its gradient to, and gets the weights from, the coordinator) and for the
 // aggregation tree of --fan-in K (the coordinator talks to at most K aggregators, each relays to at most K children,
-// ⌈levels⌉ of a complete K-ary tree below it). Plain arithmetic on measured inputs and fitted constants.
+// in the shape AggregationPlanner really builds: TreeShape). Plain arithmetic on measured inputs and fitted constants.
 // Leaves out: fitting the constants (ScalingFit), the bed's measurements (BedMeasurement), the figure (ScalingFigure).
 namespace DistBackprop.Host.Scaling;
 
@@ -38,11 +38,17 @@ public sealed record ScalingInputs(
     /// <summary>True when the coordinator talks to every worker (K ≥ N).</summary>
     public bool IsStar => FanIn >= Workers;
 
-    /// <summary>The coordinator's children: min(K, N).</summary>
-    public int CoordinatorChildren => Math.Min(FanIn, Workers);
+    /// <summary>The step's tree as the coordinator builds it (AggregationPlanner): levels, copies on the critical path.</summary>
+    public TreeShape Shape => TreeShape.Of(Workers, Shards, FanIn);
 
-    /// <summary>Levels of workers below the coordinator: 1 for the star, else the fewest D with K + K² + … + K^D ≥ N.</summary>
-    public int Depth => ScalingModel.Depth(Workers, FanIn);
+    /// <summary>The coordinator's children: N in the star, the pieces (min(K, S)) with the tree.</summary>
+    public int CoordinatorChildren => Shape.CoordinatorChildren;
+
+    /// <summary>Levels of workers below the coordinator on the deepest path: 1 for the star.</summary>
+    public int Depth => Shape.Levels;
+
+    /// <summary>Q: copies per direction on the critical path (N for the star; TreeShape.PathCopies).</summary>
+    public int PathCopies => Shape.PathCopies;
 
     /// <summary>Rows the most loaded worker computes: ⌈S/N⌉ shards of ⌈B/S⌉ rows.</summary>
     public long RowsPerWorker => CeilDiv(Shards, Workers) * CeilDiv(Batch, Shards);
@@ -118,36 +124,14 @@ public sealed record StepPrediction(
 
 public static class ScalingModel
 {
-    /// <summary>Levels of workers under the coordinator with fan-in <paramref name="fanIn"/>: 1 when K ≥ N, else the
-    /// fewest D with K + K² + … + K^D ≥ N (a complete K-ary tree of aggregators, filled level by level).</summary>
-    public static int Depth(int workers, int fanIn)
-    {
-        ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(fanIn, 2);
-        if (fanIn >= workers)
-        {
-            return 1;
-        }
-
-        var depth = 1;
-        long level = fanIn, reach = fanIn;
-        while (reach < workers)
-        {
-            level *= fanIn;
-            reach += level;
-            depth++;
-        }
-
-        return depth;
-    }
-
     /// <summary>
-    /// One step of <paramref name="x"/> under <paramref name="c"/>, with D levels and Kc = min(K, N) children per node:
+    /// One step of <paramref name="x"/> under <paramref name="c"/>, with D levels, Q copies on the critical path
+    /// (star: D = 1, Q = N) and Kc children of the coordinator (star: N; tree: the pieces, min(K, S)):
     /// <code>
     /// T = a + u·P + e·N                                      fixed, update, per worker
     ///   + ⌈S/N⌉·⌈B/S⌉·t_row·max(1, min(N, S)/cores)          the most loaded worker's compute
-    ///   + (b·D·Kc + c)·4P·h/β + D·Kc·4P·k                    each level: Kc copies down, Kc sums up one node's link
-    ///   + 2·D·λ + D·Kc·P·t_add + (D − 1)·r                   latency, the adds along the levels, relay hops
+    ///   + (b·Q + c)·4P·h/β + Q·4P·k                          Q copies down and Q sums up along the critical path
+    ///   + 2·D·λ + Q·P·t_add + (D − 1)·r                      latency, the adds along the path, relay hops
     /// bytes at the coordinator, each direction = Kc·(h·4P + m)
     /// </code>
     /// </summary>
@@ -158,6 +142,7 @@ public static class ScalingModel
         x.Validate();
         var children = x.CoordinatorChildren;
         var depth = x.Depth;
+        var path = x.PathCopies;
         var busy = Math.Min(x.Workers, x.Shards);
         var compute = x.RowsPerWorker * x.RowSeconds * Math.Max(1.0, busy / x.Cores);
         return new StepPrediction(
@@ -165,10 +150,10 @@ public static class ScalingModel
             Update: c.SecondsPerParameter * x.Parameters,
             PerWorker: c.SecondsPerWorker * x.Workers,
             Compute: compute,
-            Transfer: (((c.LinkPasses * depth * children) + c.CopiesOnPath) * x.CopyBytes * c.WireOverhead / x.BytesPerSecond)
-                + (depth * children * x.CopyBytes * c.CpuSecondsPerByte),
+            Transfer: (((c.LinkPasses * path) + c.CopiesOnPath) * x.CopyBytes * c.WireOverhead / x.BytesPerSecond)
+                + (path * x.CopyBytes * c.CpuSecondsPerByte),
             Latency: 2.0 * depth * x.LatencySeconds,
-            Reduction: (double)depth * children * x.Parameters * x.AddSecondsPerFloat,
+            Reduction: (double)path * x.Parameters * x.AddSecondsPerFloat,
             Relay: (depth - 1) * c.SecondsPerLevel,
             CoordinatorBytesPerDirection: children * ((c.WireOverhead * x.CopyBytes) + c.ControlBytesPerWorker));
     }

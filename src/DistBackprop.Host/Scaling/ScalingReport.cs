@@ -69,13 +69,13 @@ public static class ScalingReport
         Line($"");
         Line($"## The bed: measured vs model");
         Line($"");
-        Line($"| model | N | topology | link | step measured | step model | error | coordinator rx+tx measured | model | error | 2·N·4P |");
+        Line($"| model | N | topology | link | step measured: median (mean) | step model | error | coordinator rx+tx measured | model | error | 2·N·4P |");
         Line($"| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
         foreach (var r in s.Fit.Rows.OrderBy(r => r.Measured.Model, StringComparer.Ordinal).ThenBy(r => r.Measured.Topology, StringComparer.Ordinal).ThenBy(r => r.Measured.Workers))
         {
             var m = r.Measured;
             var link = m.RateBytesPerSecond > 0 ? ScalingStudy.LinkName(m.RateBytesPerSecond * 8) : "unlimited";
-            Line($"| {m.Model} | {m.Workers} | {m.Topology} | {link} | {m.StepMs:0.0} ms | {r.Model.StepSeconds * 1e3:0.0} ms | {Signed(r.TimeError)} | {(m.RxBytesPerStep + m.TxBytesPerStep) / 1e6:0.00} MB | {r.Model.CoordinatorBytes / 1e6:0.00} MB | {Signed(r.BytesError)} | {8.0 * m.Workers * m.Parameters / 1e6:0.00} MB |");
+            Line($"| {m.Model} | {m.Workers} | {m.Topology} | {link} | {m.FitStepMs:0.0} ms ({m.StepMs:0.0}) | {r.Model.StepSeconds * 1e3:0.0} ms | {Signed(r.TimeError)} | {(m.RxBytesPerStep + m.TxBytesPerStep) / 1e6:0.00} MB | {r.Model.CoordinatorBytes / 1e6:0.00} MB | {Signed(r.BytesError)} | {8.0 * m.Workers * m.Parameters / 1e6:0.00} MB |");
         }
 
         Line($"");

@@ -19,23 +19,36 @@ public sealed class ScalingModelTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
+    // S = N; the shapes AggregationPlanner builds (docs/aggregation.md): N = 6, K = 2 is pieces [0,4) with 4 workers
+    // (head, a leaf child, a child with one child) and [4,6) with 2: 3 levels, 2 + 2 + 1 = 5 copies on the critical path
     [Theory]
-    [InlineData(1, 2, 1)]
-    [InlineData(2, 2, 1)]
-    [InlineData(3, 2, 2)]
-    [InlineData(6, 2, 2)]
-    [InlineData(7, 2, 3)]
-    [InlineData(14, 2, 3)]
-    [InlineData(15, 2, 4)]
-    [InlineData(256, 2, 8)]
-    [InlineData(4, 4, 1)]
-    [InlineData(5, 4, 2)]
-    [InlineData(20, 4, 2)]
-    [InlineData(21, 4, 3)]
-    [InlineData(256, 4, 4)]
-    [InlineData(8, 16, 1)]
-    public void Depth_is_the_levels_of_a_complete_k_ary_tree_below_the_coordinator(int workers, int fanIn, int depth) =>
-        Assert.Equal(depth, ScalingModel.Depth(workers, fanIn));
+    [InlineData(1, 2, 1, 1, 1)]
+    [InlineData(2, 2, 1, 2, 2)]
+    [InlineData(3, 2, 2, 3, 2)]
+    [InlineData(4, 2, 2, 3, 2)]
+    [InlineData(6, 2, 3, 5, 2)]
+    [InlineData(8, 2, 3, 5, 2)]
+    [InlineData(8, 4, 2, 5, 4)]
+    [InlineData(8, 16, 1, 8, 8)]
+    public void The_shape_is_the_planners_tree(int workers, int fanIn, int levels, int copies, int children)
+    {
+        var shape = TreeShape.Of(workers, workers, fanIn);
+        Assert.Equal((levels, copies, children), (shape.Levels, shape.PathCopies, shape.CoordinatorChildren));
+    }
+
+    [Fact]
+    public void At_256_workers_the_tree_is_shallow_and_its_critical_path_short()
+    {
+        var star = TreeShape.Of(256, 256, 256);
+        Assert.Equal((1, 256), (star.Levels, star.PathCopies));
+        foreach (var k in (int[])[2, 4])
+        {
+            var tree = TreeShape.Of(256, 256, k);
+            Assert.Equal(k, tree.CoordinatorChildren);
+            Assert.InRange(tree.Levels, 2, 10);
+            Assert.InRange(tree.PathCopies, k + 1, 4 * k * tree.Levels);
+        }
+    }
 
     [Fact]
     public void The_star_moves_2_N_4P_through_the_coordinator_and_the_tree_at_most_2_K_4P()
@@ -60,25 +73,25 @@ public sealed class ScalingModelTests : IDisposable
     [Fact]
     public void Each_term_follows_its_formula()
     {
-        // 8 workers on 2 cores, fan-in 2 (depth 3), B 128, S 8: 16 rows each, compute shared 4×
+        // 8 workers on 2 cores, fan-in 2 (3 levels, 5 copies on the critical path), B 128, S 8: 16 rows each, compute shared 4×
         var x = new ScalingInputs(Parameters: 1000, Workers: 8, FanIn: 2, Batch: 128, Shards: 8, RowSeconds: 1e-5, BytesPerSecond: 1e6,
             LatencySeconds: 1e-4, Cores: 2, AddSecondsPerFloat: 1e-9);
         var t = ScalingModel.Predict(x, Truth with { SecondsPerParameter = 1e-8, CpuSecondsPerByte = 0 });
-        Assert.Equal(3, x.Depth);
+        Assert.Equal((3, 5), (x.Depth, x.PathCopies));
         Assert.Equal(4e-3, t.Fixed, 15);
         Assert.Equal(1e-5, t.Update, 15);
         Assert.Equal(8 * 1.5e-3, t.PerWorker, 15);
         Assert.Equal(16 * 1e-5 * 4, t.Compute, 15);
-        Assert.Equal(((1.7 * 3 * 2) + 0.4) * 4000 * 1.005 / 1e6, t.Transfer, 15);
+        Assert.Equal(((1.7 * 5) + 0.4) * 4000 * 1.005 / 1e6, t.Transfer, 15);
         Assert.Equal(2 * 3 * 1e-4, t.Latency, 15);
-        Assert.Equal(3 * 2 * 1000 * 1e-9, t.Reduction, 15);
+        Assert.Equal(5 * 1000 * 1e-9, t.Reduction, 15);
         Assert.Equal(2 * 2e-3, t.Relay, 15);
         Assert.Equal(t.Fixed + t.Update + t.PerWorker + t.Compute + t.Transfer + t.Latency + t.Reduction + t.Relay, t.StepSeconds, 15);
         Assert.Equal(2 * 2 * ((1.005 * 4000) + 600), t.CoordinatorBytes, 9); // both directions, Kc = 2 children
 
         // an unlimited link leaves the coordinator's time per byte; more shards than workers load the busiest one
         var cpu = ScalingModel.Predict(x with { BytesPerSecond = double.PositiveInfinity }, Truth with { CpuSecondsPerByte = 2e-9 });
-        Assert.Equal(3 * 2 * 4000 * 2e-9, cpu.Transfer, 15);
+        Assert.Equal(5 * 4000 * 2e-9, cpu.Transfer, 15);
         Assert.Equal(2 * 13 * 1e-5, ScalingModel.Predict(x with { Shards = 10, Batch = 130, Cores = double.PositiveInfinity }, Truth).Compute, 15);
         Assert.Throws<ArgumentException>(() => ScalingModel.Predict(x with { FanIn = 1 }, Truth));
     }
@@ -111,7 +124,7 @@ public sealed class ScalingModelTests : IDisposable
         Assert.InRange(fit.Constants.LinkPasses, 1.5, 1.9);
 
         // measurements that a least-squares line would meet with a negative intercept: the fit holds a at 0 instead
-        var steep = Synthetic(Truth with { FixedSeconds = 0 }, noise: 0).Select(r => r with { StepMs = (r.StepMs * 1.1) - 3 }).ToList();
+        var steep = Synthetic(Truth with { FixedSeconds = 0 }, noise: 0).Select(r => r with { StepMs = (r.StepMs * 1.1) - 3, MetricsStepMs = (r.MetricsStepMs * 1.1) - 3 }).ToList();
         var c = ScalingFit.Fit(steep, Machine).Constants;
         Assert.All((double[])[c.FixedSeconds, c.SecondsPerParameter, c.SecondsPerWorker, c.LinkPasses, c.CopiesOnPath, c.SecondsPerLevel, c.CpuSecondsPerByte], v => Assert.True(v >= 0));
     }
@@ -170,6 +183,7 @@ public sealed class ScalingModelTests : IDisposable
                     rows.Add(m with
                     {
                         StepMs = t.StepSeconds * 1000 * wiggle,
+                        MetricsStepMs = t.StepSeconds * 1000 * wiggle,
                         RxBytesPerStep = t.CoordinatorBytesPerDirection * (2 - wiggle),
                         TxBytesPerStep = t.CoordinatorBytesPerDirection * (2 - wiggle),
                     });
