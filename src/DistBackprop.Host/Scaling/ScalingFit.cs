@@ -1,7 +1,7 @@
 // Calibrates ScalingModel on the bed's measurements: the byte constants (h, m) from the coordinator's interface
-// counters, then the time constants (a, u, e, b, c, k, r) from the wall-clock step times, each by non-negative weighted
+// counters, then the time constants (a, u, e, b, c, k, r, g) from the median step times, each by non-negative weighted
 // least squares on relative errors (every subset of the constants is solved exactly and the best one with no negative
-// constant wins: at most 7 constants, so 127 small systems). Terms the inputs determine (compute from `bench`, latency,
+// constant wins: at most 8 constants, so 255 small systems). Terms the inputs determine (compute from `bench`, latency,
 // the adds) are subtracted first, not fitted. A constant no measurement constrains is 0 and listed as not fitted.
 // Leaves out: the formula (ScalingModel), the inputs' sources (MachineFigures), the report (ScalingReport).
 namespace DistBackprop.Host.Scaling;
@@ -54,7 +54,7 @@ public static class ScalingFit
             throw new ArgumentException("the measured bytes do not grow with the model's size: cannot fit h (are the rows from deploy/netns-bench.sh?)", nameof(rows));
         }
 
-        // T − (compute + latency + adds) = a + u·P + e·N + b·Q·4P·h/β + c·4P·h/β + k·Q·4P + r·(D − 1)
+        // T − (compute + latency + adds) = a + u·P + e·N + b·Q·4P·h/β + c·4P·h/β + k·Q·4P + r·(D − 1) + g·2·(Q − Kc)·4P
         var known = new ScalingConstants(0, 0, 0, 0, 0, h, m, 0, 0);
         var x = new double[rows.Count][];
         var y = new double[rows.Count];
@@ -63,12 +63,13 @@ public static class ScalingFit
             var p = ScalingModel.Predict(inputs[i], known);
             var volume = inputs[i].PathCopies * inputs[i].CopyBytes;
             var link = h / inputs[i].BytesPerSecond; // 0 on an unlimited link
-            x[i] = [1, inputs[i].Parameters, inputs[i].Workers, volume * link, inputs[i].CopyBytes * link, volume, inputs[i].Depth - 1];
+            x[i] = [1, inputs[i].Parameters, inputs[i].Workers, volume * link, inputs[i].CopyBytes * link, volume, inputs[i].Depth - 1,
+                2.0 * (inputs[i].PathCopies - inputs[i].CoordinatorChildren) * inputs[i].CopyBytes];
             y[i] = (rows[i].FitStepMs / 1000) - (p.Compute + p.Latency + p.Reduction);
         }
 
-        var t = Solve(x, y, ["a", "u", "e", "b", "c", "k", "r"], notFitted, weights: [.. rows.Select(r => r.FitStepMs / 1000)]);
-        var constants = new ScalingConstants(t[0], t[1], t[2], t[3], t[4], h, m, t[6], t[5]);
+        var t = Solve(x, y, ["a", "u", "e", "b", "c", "k", "r", "g"], notFitted, weights: [.. rows.Select(r => r.FitStepMs / 1000)]);
+        var constants = new ScalingConstants(t[0], t[1], t[2], t[3], t[4], h, m, t[6], t[5], t[7]);
         var fitted = inputs.Select((xi, i) => new FitRow(rows[i], xi, ScalingModel.Predict(xi, constants))).ToList();
         return new ScalingFitResult(constants, fitted, notFitted);
     }

@@ -92,6 +92,8 @@ public sealed record ScalingInputs(
 /// <param name="SecondsPerLevel">r: each relay level of the tree, besides its transfers (an aggregator's hop, its adds' start).</param>
 /// <param name="CpuSecondsPerByte">k: the coordinator's time per tensor byte through its link that does not shrink with
 /// the link's rate (TLS, copies, the TCP stack), added to the link time; told apart from b by runs at two rates.</param>
+/// <param name="RelaySecondsPerByte">g: per byte a worker relays to, or takes from, another worker on the critical path
+/// (weights down, partial sums up: Akka messages over TLS, not the tensor channel), besides its link time.</param>
 public sealed record ScalingConstants(
     double FixedSeconds,
     double SecondsPerParameter,
@@ -101,7 +103,8 @@ public sealed record ScalingConstants(
     double WireOverhead,
     double ControlBytesPerWorker,
     double SecondsPerLevel,
-    double CpuSecondsPerByte);
+    double CpuSecondsPerByte,
+    double RelaySecondsPerByte = 0);
 
 /// <summary>The terms of one step's time, in seconds, and the coordinator's bytes per step and direction.</summary>
 public sealed record StepPrediction(
@@ -131,7 +134,7 @@ public static class ScalingModel
     /// T = a + u·P + e·N                                      fixed, update, per worker
     ///   + ⌈S/N⌉·⌈B/S⌉·t_row·max(1, min(N, S)/cores)          the most loaded worker's compute
     ///   + (b·Q + c)·4P·h/β + Q·4P·k                          Q copies down and Q sums up along the critical path
-    ///   + 2·D·λ + Q·P·t_add + (D − 1)·r                      latency, the adds along the path, relay hops
+    ///   + 2·D·λ + Q·P·t_add + (D − 1)·r + 2·(Q − Kc)·4P·g    latency, the adds along the path, relay hops and bytes
     /// bytes at the coordinator, each direction = Kc·(h·4P + m)
     /// </code>
     /// </summary>
@@ -154,7 +157,7 @@ public static class ScalingModel
                 + (path * x.CopyBytes * c.CpuSecondsPerByte),
             Latency: 2.0 * depth * x.LatencySeconds,
             Reduction: (double)path * x.Parameters * x.AddSecondsPerFloat,
-            Relay: (depth - 1) * c.SecondsPerLevel,
+            Relay: ((depth - 1) * c.SecondsPerLevel) + (2.0 * (path - children) * x.CopyBytes * c.RelaySecondsPerByte),
             CoordinatorBytesPerDirection: children * ((c.WireOverhead * x.CopyBytes) + c.ControlBytesPerWorker));
     }
 }

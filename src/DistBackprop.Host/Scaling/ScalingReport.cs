@@ -60,6 +60,7 @@ public static class ScalingReport
         Line($"| m, control bytes per child, step and direction | {c.ControlBytesPerWorker:0} B |");
         Line($"| r, per relay level | {c.SecondsPerLevel * 1e3:0.000} ms |");
         Line($"| k, coordinator time per tensor byte, whatever the rate | {c.CpuSecondsPerByte * 1e9:0.000} ns |");
+        Line($"| g, per byte relayed between workers on the critical path | {c.RelaySecondsPerByte * 1e9:0.000} ns |");
         if (s.Fit.NotFitted.Count > 0)
         {
             Line($"");
@@ -157,6 +158,7 @@ public static class ScalingReport
             j.WriteNumber("control_bytes_per_worker", c.ControlBytesPerWorker);
             j.WriteNumber("per_level_s", c.SecondsPerLevel);
             j.WriteNumber("cpu_s_per_byte", c.CpuSecondsPerByte);
+            j.WriteNumber("relay_s_per_byte", c.RelaySecondsPerByte);
             j.WriteEndObject();
             j.WriteStartArray("not_fitted");
             foreach (var n in s.Fit.NotFitted)
@@ -188,7 +190,8 @@ public static class ScalingReport
             var c = doc.RootElement.GetProperty("constants");
             double N(string name) => c.GetProperty(name).GetDouble();
             var constants = new ScalingConstants(N("fixed_s"), N("per_parameter_s"), N("per_worker_s"), N("link_passes"), N("copies_on_path"), N("wire_overhead"),
-                N("control_bytes_per_worker"), N("per_level_s"), N("cpu_s_per_byte"));
+                N("control_bytes_per_worker"), N("per_level_s"), N("cpu_s_per_byte"),
+                c.TryGetProperty("relay_s_per_byte", out var g) ? g.GetDouble() : 0);
             var rows = doc.RootElement.GetProperty("row_s").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetDouble(), StringComparer.OrdinalIgnoreCase);
             return (constants, new MachineFigures(rows, doc.RootElement.GetProperty("add_s_per_float").GetDouble(), 0));
         }

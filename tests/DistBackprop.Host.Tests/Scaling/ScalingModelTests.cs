@@ -11,7 +11,7 @@ namespace DistBackprop.Host.Tests.Scaling;
 public sealed class ScalingModelTests : IDisposable
 {
     private static readonly ScalingConstants Truth = new(FixedSeconds: 4e-3, SecondsPerParameter: 2e-9, SecondsPerWorker: 1.5e-3, LinkPasses: 1.7,
-        CopiesOnPath: 0.4, WireOverhead: 1.005, ControlBytesPerWorker: 600, SecondsPerLevel: 2e-3, CpuSecondsPerByte: 0.5e-9);
+        CopiesOnPath: 0.4, WireOverhead: 1.005, ControlBytesPerWorker: 600, SecondsPerLevel: 2e-3, CpuSecondsPerByte: 0.5e-9, RelaySecondsPerByte: 1e-9);
 
     private static readonly MachineFigures Machine = new(new Dictionary<string, double> { ["mnist"] = 10e-6, ["wide"] = 90e-6 }, 0.5e-9, 0);
 
@@ -77,6 +77,7 @@ public sealed class ScalingModelTests : IDisposable
         var x = new ScalingInputs(Parameters: 1000, Workers: 8, FanIn: 2, Batch: 128, Shards: 8, RowSeconds: 1e-5, BytesPerSecond: 1e6,
             LatencySeconds: 1e-4, Cores: 2, AddSecondsPerFloat: 1e-9);
         var t = ScalingModel.Predict(x, Truth with { SecondsPerParameter = 1e-8, CpuSecondsPerByte = 0 });
+        var relayed = 2 * (5 - 2) * 4000; // Q − Kc = 3 copies each way between workers
         Assert.Equal((3, 5), (x.Depth, x.PathCopies));
         Assert.Equal(4e-3, t.Fixed, 15);
         Assert.Equal(1e-5, t.Update, 15);
@@ -85,7 +86,7 @@ public sealed class ScalingModelTests : IDisposable
         Assert.Equal(((1.7 * 5) + 0.4) * 4000 * 1.005 / 1e6, t.Transfer, 15);
         Assert.Equal(2 * 3 * 1e-4, t.Latency, 15);
         Assert.Equal(5 * 1000 * 1e-9, t.Reduction, 15);
-        Assert.Equal(2 * 2e-3, t.Relay, 15);
+        Assert.Equal((2 * 2e-3) + (relayed * 1e-9), t.Relay, 15);
         Assert.Equal(t.Fixed + t.Update + t.PerWorker + t.Compute + t.Transfer + t.Latency + t.Reduction + t.Relay, t.StepSeconds, 15);
         Assert.Equal(2 * 2 * ((1.005 * 4000) + 600), t.CoordinatorBytes, 9); // both directions, Kc = 2 children
 
@@ -109,6 +110,7 @@ public sealed class ScalingModelTests : IDisposable
         Assert.Equal(Truth.CopiesOnPath, c.CopiesOnPath, 6);
         Assert.Equal(Truth.CpuSecondsPerByte, c.CpuSecondsPerByte, 12);
         Assert.Equal(Truth.SecondsPerLevel, c.SecondsPerLevel, 9);
+        Assert.Equal(Truth.RelaySecondsPerByte, c.RelaySecondsPerByte, 12);
         Assert.Equal(Truth.WireOverhead, c.WireOverhead, 6);
         Assert.Equal(Truth.ControlBytesPerWorker, c.ControlBytesPerWorker, 3);
         Assert.True(fit.MaxTimeError < 1e-9 && fit.MaxBytesError < 1e-9, $"{fit.MaxTimeError} {fit.MaxBytesError}");
@@ -126,14 +128,15 @@ public sealed class ScalingModelTests : IDisposable
         // measurements that a least-squares line would meet with a negative intercept: the fit holds a at 0 instead
         var steep = Synthetic(Truth with { FixedSeconds = 0 }, noise: 0).Select(r => r with { StepMs = (r.StepMs * 1.1) - 3, MetricsStepMs = (r.MetricsStepMs * 1.1) - 3 }).ToList();
         var c = ScalingFit.Fit(steep, Machine).Constants;
-        Assert.All((double[])[c.FixedSeconds, c.SecondsPerParameter, c.SecondsPerWorker, c.LinkPasses, c.CopiesOnPath, c.SecondsPerLevel, c.CpuSecondsPerByte], v => Assert.True(v >= 0));
+        Assert.All((double[])[c.FixedSeconds, c.SecondsPerParameter, c.SecondsPerWorker, c.LinkPasses, c.CopiesOnPath, c.SecondsPerLevel, c.CpuSecondsPerByte, c.RelaySecondsPerByte], v => Assert.True(v >= 0));
     }
 
     [Fact]
     public void Star_only_measurements_leave_the_relay_constant_unfitted()
     {
-        var fit = ScalingFit.Fit(Synthetic(Truth with { SecondsPerLevel = 0 }, noise: 0).Where(r => r.FanIn is null).ToList(), Machine);
+        var fit = ScalingFit.Fit(Synthetic(Truth with { SecondsPerLevel = 0, RelaySecondsPerByte = 0 }, noise: 0).Where(r => r.FanIn is null).ToList(), Machine);
         Assert.Contains("r", fit.NotFitted);
+        Assert.Contains("g", fit.NotFitted);
         Assert.Equal(0, fit.Constants.SecondsPerLevel);
         Assert.True(fit.MaxTimeError < 1e-9);
     }
