@@ -151,20 +151,21 @@ public static class ClusterBench
         return folder;
     }
 
-    private static void WriteIdxFile(string path, int magic, int[] dims, byte[] body)
-    {
-        using var f = File.Create(path);
-        Span<byte> word = stackalloc byte[4];
-        BinaryPrimitives.WriteInt32BigEndian(word, magic);
-        f.Write(word);
-        foreach (var d in dims)
+    // written atomically (temp + flush + rename): `scaling data` writes into a user's folder
+    private static void WriteIdxFile(string path, int magic, int[] dims, byte[] body) =>
+        Core.Interchange.AtomicFile.Write(path, f =>
         {
-            BinaryPrimitives.WriteInt32BigEndian(word, d);
+            Span<byte> word = stackalloc byte[4];
+            BinaryPrimitives.WriteInt32BigEndian(word, magic);
             f.Write(word);
-        }
+            foreach (var d in dims)
+            {
+                BinaryPrimitives.WriteInt32BigEndian(word, d);
+                f.Write(word);
+            }
 
-        f.Write(body);
-    }
+            f.Write(body);
+        });
 
     private static int FreePort()
     {

@@ -66,5 +66,6 @@ public static class DistBackpropCli
         yield return DownloadCommand.Create(context);
         yield return TokenCommand.Create(context);
         yield return CertCommand.Create(context);
+        yield return ScalingCommand.Create(context); // hidden: the scaling study's tools (docs/scaling.md)
     }
 }

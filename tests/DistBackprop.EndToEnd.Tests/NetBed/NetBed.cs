@@ -83,6 +83,34 @@ public sealed partial class NetBed : IDisposable
         return bed;
     }
 
+    /// <summary>
+    /// A bed name of this test process, registered for the cleanups (Dispose, process exit, the next run's sweep), for a
+    /// script that brings the bed up itself (deploy/netns-bench.sh --bed NAME); nothing is made here.
+    /// </summary>
+    public static NetBed ForScript(int hosts)
+    {
+        if (WhyUnavailable is { } why)
+        {
+            throw new InvalidOperationException($"network namespaces are not available: {why}");
+        }
+
+        if (Interlocked.Exchange(ref _swept, 1) == 0)
+        {
+            SweepLeftovers();
+        }
+
+        var bed = new NetBed($"{Prefix}{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..6]}", hosts);
+        lock (Live)
+        {
+            Live.Add(bed);
+        }
+
+        return bed;
+    }
+
+    /// <summary>True while any namespace of this bed exists.</summary>
+    public bool Exists => Run(["list", Name]).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Contains(Name, StringComparer.Ordinal);
+
     /// <summary>Partitions host i: its link goes down (packets dropped, sockets kept open), as a pulled cable.</summary>
     public void Cut(int host) => Run(["cut", Name, $"{host}"]);
 
