@@ -14,7 +14,7 @@ public static class ScalingCommand
     public static Command Create(CliContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        var command = new Command("scaling", "The scaling study (docs/scaling.md): bed data, the calibrated model's fit and predictions.")
+        var command = new Command("scaling", "The scaling study (docs/scaling.md): bed data, the calibrated model's fit and predictions. Example: distbackprop scaling fit --measurements docs/scaling-data/bed-200mbit.csv --bench docs/scaling-data/bench.json")
         {
             Hidden = true,
         };
