@@ -70,29 +70,7 @@ public static class AggregationPlanner
     public static Subtree[] Cut(ReductionTree tree, Subtree node, int parts)
     {
         ArgumentNullException.ThrowIfNull(tree);
-        var frontier = new List<Subtree> { node };
-        while (frontier.Count < parts)
-        {
-            var widest = -1;
-            for (var i = 0; i < frontier.Count; i++)
-            {
-                if (!frontier[i].IsLeaf && (widest < 0 || frontier[i].Count > frontier[widest].Count))
-                {
-                    widest = i;
-                }
-            }
-
-            if (widest < 0)
-            {
-                break;
-            }
-
-            var (left, right) = tree.Children(frontier[widest]);
-            frontier[widest] = left;
-            frontier.Insert(widest + 1, right);
-        }
-
-        return [.. frontier];
+        return tree.Cut(node, parts);
     }
 
     private static void Build(ReductionTree tree, Subtree node, WorkerHandle[] members, WorkerHandle parent, int fanIn, List<GroupRole> roles)

@@ -210,10 +210,18 @@ public sealed class ReductionTree
     /// with the most shards (the leftmost among equals) is replaced by its two children until there are enough. A
     /// coordinator with fan-in K can give each of K children one of <c>Cut(K)</c>.
     /// </summary>
-    public Subtree[] Cut(int parts)
+    public Subtree[] Cut(int parts) => Cut(Root, parts);
+
+    /// <summary>The same cut of the subtree <paramref name="node"/>: min(<paramref name="parts"/>, its shards) whole subtrees that tile it.</summary>
+    public Subtree[] Cut(Subtree node, int parts)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(parts, 1);
-        var frontier = new List<Subtree>(Math.Min(parts, Shards)) { Root };
+        if (!IsNode(node))
+        {
+            throw new ArgumentException($"{node} is not a node of the {Shards}-shard reduction tree", nameof(node));
+        }
+
+        var frontier = new List<Subtree>(Math.Min(parts, node.Count)) { node };
         while (frontier.Count < parts)
         {
             var widest = -1;

@@ -285,6 +285,24 @@ public class ReductionTreeTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Cutting_a_subtree_tiles_that_subtree_and_only_nodes_can_be_cut()
+    {
+        var tree = new ReductionTree(13);
+        Assert.Equal(tree.Cut(4), tree.Cut(tree.Root, 4));
+        foreach (var node in new Subtree[] { new(0, 8), new(8, 13), new(8, 12), new(12, 13) })
+        {
+            for (var k = 1; k <= 6; k++)
+            {
+                var cut = tree.Cut(node, k);
+                Assert.Equal(Math.Min(k, node.Count), cut.Length);
+                Assert.Null(tree.CheckFrontier(cut, node));
+            }
+        }
+
+        Assert.Throws<ArgumentException>(() => tree.Cut(new Subtree(1, 3), 2)); // not a node of the tree
+    }
+
+    [Fact]
     public void Subtree_rows_are_the_rows_of_its_shards()
     {
         Assert.Equal((0, 8), ShardReduction.SubtreeRange(10, 6, new Subtree(0, 4))); // shard sizes 2,2,2,2,1,1

@@ -54,22 +54,7 @@ public sealed partial class NetBed : IDisposable
     /// <summary>Makes a bed of <paramref name="hosts"/> hosts, each link limited to <paramref name="rate"/> (e.g. "200mbit") when given.</summary>
     public static NetBed Create(int hosts, string? rate = null)
     {
-        if (WhyUnavailable is { } why)
-        {
-            throw new InvalidOperationException($"network namespaces are not available: {why}");
-        }
-
-        if (Interlocked.Exchange(ref _swept, 1) == 0)
-        {
-            SweepLeftovers();
-        }
-
-        var bed = new NetBed($"{Prefix}{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..6]}", hosts);
-        lock (Live)
-        {
-            Live.Add(bed);
-        }
-
+        var bed = Register(hosts);
         try
         {
             Run(rate is null ? ["up", bed.Name, $"{hosts}"] : ["up", bed.Name, $"{hosts}", rate]);
@@ -87,7 +72,10 @@ public sealed partial class NetBed : IDisposable
     /// A bed name of this test process, registered for the cleanups (Dispose, process exit, the next run's sweep), for a
     /// script that brings the bed up itself (deploy/netns-bench.sh --bed NAME); nothing is made here.
     /// </summary>
-    public static NetBed ForScript(int hosts)
+    public static NetBed ForScript(int hosts) => Register(hosts);
+
+    /// <summary>A new bed name of this test process, registered for the cleanups (Dispose, process exit, the next run's sweep).</summary>
+    private static NetBed Register(int hosts)
     {
         if (WhyUnavailable is { } why)
         {
