@@ -73,24 +73,31 @@ public static class PlotRenderer
                 Header(canvas, series, font);
             }
 
-            if (format == Format.Png)
-            {
-                using var surface = SKSurface.Create(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Premul));
-                Draw(surface.Canvas);
-                using var image = surface.Snapshot();
-                using var data = image.Encode(SKEncodedImageFormat.Png, 100);
-                return data.ToArray();
-            }
-
-            using var stream = new MemoryStream();
-            using (var managed = new SKManagedWStream(stream))
-            {
-                using var svg = SKSvgCanvas.Create(new SKRect(0, 0, w, h), managed);
-                Draw(svg);
-            }
-
-            return stream.ToArray();
+            return Encode(format, w, h, Draw);
         }
+    }
+
+    /// <summary>What <paramref name="draw"/> paints on a <paramref name="width"/> × <paramref name="height"/> canvas, as PNG or SVG bytes.</summary>
+    public static byte[] Encode(Format format, int width, int height, Action<SKCanvas> draw)
+    {
+        ArgumentNullException.ThrowIfNull(draw);
+        if (format == Format.Png)
+        {
+            using var surface = SKSurface.Create(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul));
+            draw(surface.Canvas);
+            using var image = surface.Snapshot();
+            using var data = image.Encode(SKEncodedImageFormat.Png, 100);
+            return data.ToArray();
+        }
+
+        using var stream = new MemoryStream();
+        using (var managed = new SKManagedWStream(stream))
+        {
+            using var svg = SKSvgCanvas.Create(new SKRect(0, 0, width, height), managed);
+            draw(svg);
+        }
+
+        return stream.ToArray();
     }
 
     // A plot clears the whole canvas before it draws: clipped to its rectangle, it clears only its own.

@@ -66,23 +66,7 @@ public static class ScalingFigure
                     Width / 2f, 34, SKTextAlign.Center, titleFont, ink);
             }
 
-            if (format == PlotRenderer.Format.Png)
-            {
-                using var surface = SKSurface.Create(new SKImageInfo(Width, Height, SKColorType.Rgba8888, SKAlphaType.Premul));
-                Draw(surface.Canvas);
-                using var image = surface.Snapshot();
-                using var data = image.Encode(SKEncodedImageFormat.Png, 100);
-                return data.ToArray();
-            }
-
-            using var stream = new MemoryStream();
-            using (var managed = new SKManagedWStream(stream))
-            {
-                using var svg = SKSvgCanvas.Create(new SKRect(0, 0, Width, Height), managed);
-                Draw(svg);
-            }
-
-            return stream.ToArray();
+            return PlotRenderer.Encode(format, Width, Height, Draw);
         }
         finally
         {
