@@ -96,7 +96,7 @@ public sealed partial class CoordinatorMachine
                 w.Reconnecting = true;
                 w.WeightsVersion = -1;
             });
-            Notice(LogSeverity.Warning, $"worker {w.Id}: tensor channel closed ({reason}); {_workers.LiveCount()} worker(s) live");
+            Lost($"worker {w.Id}: tensor channel closed ({reason}); {_workers.LiveCount()} worker(s) live");
             TakeBack(w, "tensor channel closed");
             Advance();
         }
@@ -111,13 +111,15 @@ public sealed partial class CoordinatorMachine
         }
 
         w.Reachable = reachable;
-        Notice(reachable ? LogSeverity.Info : LogSeverity.Warning, $"worker {w.Id} is {(reachable ? "reachable again" : "unreachable")}; {_workers.LiveCount()} worker(s) live");
+        var line = $"worker {w.Id} is {(reachable ? "reachable again" : "unreachable")}; {_workers.LiveCount()} worker(s) live";
         if (reachable)
         {
+            Notice(LogSeverity.Info, line);
             w.WeightsVersion = -1; // what was sent meanwhile may be lost
         }
         else
         {
+            Lost(line);
             w.Failures += 1 + TakeBack(w, "worker unreachable");
         }
 
@@ -138,8 +140,25 @@ public sealed partial class CoordinatorMachine
         w.Failures += TakeBack(w, removed ? "worker removed from the cluster" : "worker terminated");
         _workers.Remove(w, graceful || _phase == Phase.Over ? "left" : "dead", _time.GetElapsedTime(w.LastReply).TotalSeconds);
         _out.Forget(worker);
-        Notice(LogSeverity.Warning, $"worker {w.Id} {(removed ? "removed from the cluster" : "left")}; {_workers.LiveCount()} worker(s) live");
+        Lost($"worker {w.Id} {(removed ? "removed from the cluster" : "left")}; {_workers.LiveCount()} worker(s) live");
         Advance();
+    }
+
+    /// <summary>
+    /// A worker was lost: a warning while the run goes on; once it is over, workers stopping is the expected teardown,
+    /// logged but not announced (no warning line after "done").
+    /// </summary>
+    private void Lost(string line)
+    {
+        if (_phase == Phase.Over)
+        {
+            _out.Log(LogSeverity.Info, line);
+            _out.Publish(Status());
+        }
+        else
+        {
+            Notice(LogSeverity.Warning, line);
+        }
     }
 
     /// <summary>The worker's node is shutting down: take its shards back at once, never send it work again (not a failure).</summary>

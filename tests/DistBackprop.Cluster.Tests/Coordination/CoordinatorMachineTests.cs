@@ -95,6 +95,21 @@ public sealed class CoordinatorMachineTests
         Assert.Equal(1, h.Machine.CurrentStep - 1); // step 1 done, step 2 open
     }
 
+    [Fact]
+    public void A_worker_stopping_after_the_run_is_over_is_no_warning_but_one_dying_mid_run_is()
+    {
+        var h = new Harness(minWorkers: 2);
+        h.Join(A);
+        h.Join(B);
+        h.Machine.Terminated(B, removed: false); // mid-run: the user must hear of it
+        Assert.Contains(h.Notices, n => n.Level == "warning" && n.Message.StartsWith("worker w2 left;", StringComparison.Ordinal));
+        h.RunToEnd(0);
+        h.AssertReference();
+        var before = h.Notices.Count;
+        h.Machine.Terminated(A, removed: false); // the teardown after "done" (CI saw its warning in `train --plain` once)
+        Assert.Equal(before, h.Notices.Count);
+    }
+
     /// <summary>A machine with a recording outbox; workers are answered by the test with real shard sums.</summary>
     private sealed class Harness : ICoordinatorOutbox
     {
@@ -122,6 +137,8 @@ public sealed class CoordinatorMachineTests
         public TrainingFailed? Failed { get; private set; }
 
         public TrainingCompleted? Completed { get; private set; }
+
+        public List<TrainingNotice> Notices { get; } = new();
 
         public void Join(WorkerHandle w)
         {
@@ -208,6 +225,9 @@ public sealed class CoordinatorMachineTests
                     break;
                 case TrainingCompleted c:
                     Completed = c;
+                    break;
+                case TrainingNotice n:
+                    Notices.Add(n);
                     break;
             }
         }
