@@ -47,7 +47,12 @@ public static partial class ScalingFitCommand
                 throw new UsageException($"--plot: '{picture}' must end in .png or .svg");
             }
 
-            var rows = files.SelectMany(f => BedMeasurement.Read(PlotCommand.Resolve(context, f))).ToList();
+            // the model is of the secure default: rows measured with --security insecure (the TLS cost study) are left out
+            var rows = files.SelectMany(f => BedMeasurement.Read(PlotCommand.Resolve(context, f))).Where(r => r.Security == "tls").ToList();
+            if (rows.Count == 0)
+            {
+                throw new UsageException("--measurements: no row of the secure default (security tls); insecure rows are not fitted");
+            }
             var figures = Figures(context, parseResult.GetValue(bench), parseResult.GetValue(rowUs), parseResult.GetValue(addNs));
             var latencyUs = parseResult.GetValue(latency);
             if (!(latencyUs >= 0) || !double.IsFinite(latencyUs))

@@ -28,6 +28,15 @@ public sealed record BedMeasurement(
     double SamplesPerSecond,
     int MinWorkers)
 {
+    /// <summary>"tls" (the secure default; also every row of a file from before the column) or "insecure" (`--security insecure`).</summary>
+    public string Security { get; init; } = "tls";
+
+    /// <summary>CPU time (user + system) per step of the coordinator's process over the window; null in files from before the column.</summary>
+    public double? CoordinatorCpuMsPerStep { get; init; }
+
+    /// <summary>CPU time per step of one worker's process (the mean over the workers) over the window; null when not measured.</summary>
+    public double? WorkerCpuMsPerStep { get; init; }
+
     /// <summary>The topology's name: "star" or "fan-in K" (K ≥ N is the star too).</summary>
     public string Topology => FanIn is { } k && k < Workers ? $"fan-in {k.ToString(CultureInfo.InvariantCulture)}" : "star";
 
@@ -83,13 +92,24 @@ public sealed record BedMeasurement(
             double Number(string name) => double.TryParse(Cell(name), NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && double.IsFinite(v) && v >= 0
                 ? v
                 : throw new UsageException($"--measurements '{path}' line {line}: '{name}' is '{Cell(name)}', not a number ≥ 0");
+            double? Optional(string name) => columns.ContainsKey(name) && columns[name] < cells.Count && cells[columns[name]].Length > 0 ? Number(name) : null;
             int Whole(string name) => int.TryParse(Cell(name), NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v >= 0
                 ? v
                 : throw new UsageException($"--measurements '{path}' line {line}: '{name}' is '{Cell(name)}', not a whole number ≥ 0");
             var fanIn = Cell("fan_in").Length == 0 ? (int?)null : Whole("fan_in");
             var row = new BedMeasurement(Cell("model"), (long)Number("params"), Whole("workers"), fanIn, Whole("shards"), Whole("batch"),
                 Number("rate_bytes_per_s"), Whole("cores"), Whole("window_steps"), Number("rx_bytes_per_step"), Number("tx_bytes_per_step"),
-                Number("step_ms"), Number("metrics_step_ms"), Number("samples_per_s"), Whole("min_workers"));
+                Number("step_ms"), Number("metrics_step_ms"), Number("samples_per_s"), Whole("min_workers"))
+            {
+                Security = columns.ContainsKey("security") && columns["security"] < cells.Count && cells[columns["security"]].Length > 0 ? Cell("security") : "tls",
+                CoordinatorCpuMsPerStep = Optional("coordinator_cpu_ms_per_step"),
+                WorkerCpuMsPerStep = Optional("worker_cpu_ms_per_step"),
+            };
+            if (row.Security is not ("tls" or "insecure"))
+            {
+                throw new UsageException($"--measurements '{path}' line {line}: 'security' is '{row.Security}', not tls or insecure");
+            }
+
             if (row.Workers < 1 || row.Parameters < 1 || row.Batch < 1 || row.Shards < 1 || row.WindowSteps < 1 || row.StepMs <= 0 || fanIn is < 2)
             {
                 throw new UsageException($"--measurements '{path}' line {line}: workers, params, batch, shards, window_steps and step_ms must be positive, fan_in ≥ 2 when given");

@@ -45,9 +45,12 @@ public sealed class NetBenchHarnessTests(ITestOutputHelper output)
             Assert.True(row.StepMs >= 1000 * workers * copy / row.RateBytesPerSecond, $"{row.StepMs} ms per step is faster than the link allows");
             Assert.InRange(row.SamplesPerSecond * row.StepMs / 1000 / row.Batch, 0.99, 1.01);
             Assert.InRange(row.MetricsStepMs / row.StepMs, 0.3, 1.5);
+            Assert.Equal("tls", row.Security);
+            Assert.InRange(row.CoordinatorCpuMsPerStep!.Value, 0.01, row.Cores * row.StepMs); // /proc/PID/stat ticks over the window
+            Assert.InRange(row.WorkerCpuMsPerStep!.Value, 0.01, row.Cores * row.StepMs);
             Assert.False(bed.Exists, "the script left its bed up");
             output.WriteLine($"FIGURES mnist N={workers} star on 200 Mbit/s: rx {row.RxBytesPerStep / 1e6:0.000} MB, tx {row.TxBytesPerStep / 1e6:0.000} MB per step " +
-                $"({(row.RxBytesPerStep + row.TxBytesPerStep) / (2 * workers * copy):0.000} × 2·N·4P), {row.StepMs:0.0} ms per step, {row.SamplesPerSecond:0} samples/s");
+                $"({(row.RxBytesPerStep + row.TxBytesPerStep) / (2 * workers * copy):0.000} × 2·N·4P), {row.StepMs:0.0} ms per step, {row.SamplesPerSecond:0} samples/s; CPU per step: coordinator {row.CoordinatorCpuMsPerStep:0.00} ms, a worker {row.WorkerCpuMsPerStep:0.00} ms");
         }
         catch
         {
@@ -75,6 +78,7 @@ public sealed class NetBenchHarnessTests(ITestOutputHelper output)
             (["--bogus"], "--bogus"),
             (["--fan-in", "1"], "--fan-in"),
             (["--fan-in", "2", "--", "--fan-in", "4"], "--fan-in"),
+            (["--security", "plain"], "--security"),
         })
         {
             var (code, text) = await RunAsync(TimeSpan.FromSeconds(30), [.. args, "--out", dir.File("x.csv"), .. args.Contains("--dll") ? Array.Empty<string>() : ["--dll", NodeProcess.Program]]);

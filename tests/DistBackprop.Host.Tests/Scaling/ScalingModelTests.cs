@@ -162,6 +162,27 @@ public sealed class ScalingModelTests : IDisposable
         Assert.Contains("cannot read", Assert.Throws<UsageException>(() => BedMeasurement.Read(_dir.File("none.csv"))).Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void The_reader_takes_the_security_and_cpu_columns_and_old_files_read_as_the_secure_default()
+    {
+        var path = _dir.File("tls.csv");
+        var header = Header + ",security,coordinator_cpu_ms_per_step,worker_cpu_ms_per_step";
+        File.WriteAllText(path, header + "\n" + Row("mnist", 235146, 2, null, 23.9, 1.9e6) + ",tls,17.963,13.519\n"
+            + Row("mnist", 235146, 2, null, 21.7, 1.9e6).Replace("\"\"", "\"--insecure\"", StringComparison.Ordinal) + ",insecure,14.954,12.477\n");
+        var rows = BedMeasurement.Read(path);
+        Assert.Equal(["tls", "insecure"], rows.Select(r => r.Security));
+        Assert.Equal([17.963, 14.954], rows.Select(r => r.CoordinatorCpuMsPerStep!.Value));
+        Assert.Equal(12.477, rows[1].WorkerCpuMsPerStep);
+
+        File.WriteAllText(path, Header + "\n" + Row("mnist", 235146, 2, null, 23.9, 1.9e6) + "\n"); // before the columns
+        var old = Assert.Single(BedMeasurement.Read(path));
+        Assert.Equal("tls", old.Security);
+        Assert.Null(old.CoordinatorCpuMsPerStep);
+
+        File.WriteAllText(path, header + "\n" + Row("mnist", 235146, 2, null, 23.9, 1.9e6) + ",plain,1,1\n");
+        Assert.Contains("'security' is 'plain'", Assert.Throws<UsageException>(() => BedMeasurement.Read(path)).Message, StringComparison.Ordinal);
+    }
+
     internal const string Header = "model,layers,params,workers,fan_in,shards,batch,threads,rate,rate_bytes_per_s,cores,window_steps,rx_bytes_per_step,tx_bytes_per_step,run_rx_bytes_per_step,run_tx_bytes_per_step,step_ms,metrics_step_ms,samples_per_s,min_workers,star_bytes_per_step,coordinator_args";
 
     /// <summary>A CSV row as deploy/netns-bench.sh writes it.</summary>
