@@ -82,11 +82,10 @@ public sealed partial class ForgedResultTests(LocalReferences references, ITestO
                 (counts.Success ? counts.Value : "no dropped-results warning"));
             Assert.Contains($"step {Steps}/{Steps}", coordinator.Out, StringComparison.Ordinal);
             Assert.True(seen.Sent > 0, "the attacker sent nothing");
-            // a frame that breaks the tiling closes the channel before any reply exists: not counted as a reply, but said
-            Assert.True(counts.Success || attack == "overlapping parts", "the coordinator did not say what it turned away");
-            var (foreign, refused) = counts.Success
-                ? (long.Parse(counts.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), long.Parse(counts.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture))
-                : (0, 0);
+            // a frame that breaks the tiling closes the channel before any reply exists: counted as a refused result all the same
+            Assert.True(counts.Success, "the coordinator did not say what it turned away");
+            var (foreign, refused) = (long.Parse(counts.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture),
+                long.Parse(counts.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
             switch (attack)
             {
                 case "outsider" or "insider":
@@ -97,6 +96,7 @@ public sealed partial class ForgedResultTests(LocalReferences references, ITestO
                     Assert.Contains("samples (0 correct), the shard has", all, StringComparison.Ordinal);
                     break;
                 default:
+                    Assert.True(refused > 0, $"the overlapping parts were not counted as a refused result ({refused})");
                     Assert.Matches("worker attacker/rogue-1: tensor channel closed \\(.*overlaps the part", all);
                     Assert.Matches("step \\d+: tensor channel closed; reassigning shard", all);
                     break;

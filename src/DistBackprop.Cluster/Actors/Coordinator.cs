@@ -57,7 +57,7 @@ public sealed class Coordinator : ReceiveActor, IWithTimers, ICoordinatorOutbox
         {
             if (_transport.Closed(m))
             {
-                _machine.ChannelClosed(HandleOf(m.Worker), m.Reason);
+                _machine.ChannelClosed(HandleOf(m.Worker), m.Reason, m.Malformed);
             }
         });
         Receive<Terminated>(t =>

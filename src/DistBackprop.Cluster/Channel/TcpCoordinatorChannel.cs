@@ -242,7 +242,7 @@ public sealed class TcpCoordinatorChannel : ICoordinatorTransport, IChannelAccep
             }
         }
 
-        public void Close(string reason, bool report)
+        public void Close(string reason, bool report, bool malformed = false)
         {
             if (Interlocked.Exchange(ref _closed, 1) != 0)
             {
@@ -266,7 +266,7 @@ public sealed class TcpCoordinatorChannel : ICoordinatorTransport, IChannelAccep
             owner._all.TryRemove(this, out _);
             if (report && !owner._disposed)
             {
-                owner._coordinator.Tell(new ChannelClosed(worker, this, reason));
+                owner._coordinator.Tell(new ChannelClosed(worker, this, reason, malformed));
             }
         }
 
@@ -292,7 +292,7 @@ public sealed class TcpCoordinatorChannel : ICoordinatorTransport, IChannelAccep
             }
             catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or EndOfStreamException)
             {
-                Close(e is FrameFormatException ? e.Message : $"connection lost ({e.GetBaseException().Message})", report: true);
+                Close(e is FrameFormatException ? e.Message : $"connection lost ({e.GetBaseException().Message})", report: true, malformed: e is FrameFormatException);
             }
             finally
             {

@@ -92,8 +92,9 @@ public sealed class AkkaCoordinatorTransport : ICoordinatorTransport
 /// <paramref name="Identity"/> (its TLS client certificate; null on plain TCP).</summary>
 public sealed record ChannelOpened(IActorRef Worker, object Connection, NodeIdentity? Identity = null) : INoSerializationVerificationNeeded;
 
-/// <summary>To the coordinator: <paramref name="Worker"/>'s channel <paramref name="Connection"/> broke (socket closed, reset, bad frame).</summary>
-public sealed record ChannelClosed(IActorRef Worker, object Connection, string Reason) : INoSerializationVerificationNeeded;
+/// <summary>To the coordinator: <paramref name="Worker"/>'s channel <paramref name="Connection"/> broke (socket closed, reset, bad frame);
+/// <paramref name="Malformed"/>: the worker sent a frame that is not a valid part of a shard result (counted as a refused result).</summary>
+public sealed record ChannelClosed(IActorRef Worker, object Connection, string Reason, bool Malformed = false) : INoSerializationVerificationNeeded;
 
 /// <summary>To the coordinator, with the worker as sender: a whole shard gradient that arrived on the channel (array from the TensorPool).
 /// The sender is the actor the channel's Hello was bound to (set by this process, never read from the network), and

@@ -84,11 +84,20 @@ public sealed partial class CoordinatorMachine
         }
     }
 
-    /// <summary>The worker's tensor channel broke: a failed worker until it registers again, reconnects and says ready.</summary>
-    public void ChannelClosed(WorkerHandle worker, string reason)
+    /// <summary>
+    /// The worker's tensor channel broke: a failed worker until it registers again, reconnects and says ready.
+    /// <paramref name="malformed"/>: it broke on a frame that is no valid part of a result (overlapping parts, bad bounds),
+    /// counted among the refused results.
+    /// </summary>
+    public void ChannelClosed(WorkerHandle worker, string reason, bool malformed = false)
     {
         if (_workers.TryGet(worker, out var w))
         {
+            if (malformed)
+            {
+                _rejected++;
+            }
+
             Change(w, () =>
             {
                 w.ChannelOpen = false;

@@ -96,6 +96,22 @@ public sealed class CoordinatorMachineTests
     }
 
     [Fact]
+    public void A_channel_closed_on_a_malformed_frame_counts_as_a_refused_result_and_its_shards_are_computed_again()
+    {
+        var h = new Harness(minWorkers: 2, usesChannel: true);
+        h.Join(A);
+        h.Join(B);
+        var (toA, toB) = (h.WorkFor(A), h.WorkFor(B));
+        h.Machine.ChannelClosed(A, "connection lost (reset)"); // a broken link is no refusal
+        Assert.Equal(0, h.Machine.DroppedReplies.Refused);
+        var again = h.WorkFor(B, skip: 1);
+        Assert.Equal(toA.Shards.Select(s => s.Shard), again.Shards.Select(s => s.Shard));
+        h.Machine.ChannelClosed(B, "tensor channel: the part [0, 10) of shard 1 overlaps the part [0, 10)", malformed: true);
+        Assert.Equal(1, h.Machine.DroppedReplies.Refused);
+        Assert.NotNull(toB);
+    }
+
+    [Fact]
     public void A_worker_stopping_after_the_run_is_over_is_no_warning_but_one_dying_mid_run_is()
     {
         var h = new Harness(minWorkers: 2);
