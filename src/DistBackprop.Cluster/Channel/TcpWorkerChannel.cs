@@ -10,9 +10,7 @@
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
-using System.Security.Cryptography.X509Certificates;
 using Akka.Actor;
-using DistBackprop.Cluster.Hosting;
 using DistBackprop.Cluster.Protocol;
 using DistBackprop.Cluster.Security;
 using DistBackprop.Cluster.Serialization;
@@ -70,15 +68,7 @@ public sealed class TcpWorkerChannel : IDisposable
                 stream = ssl;
                 try
                 {
-                    await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
-                    {
-                        TargetHost = "coordinator",
-                        ClientCertificateContext = SslStreamCertificateContext.Create(tls.Certificate, additionalCertificates: null, offline: true),
-                        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-                        EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-                        CipherSuitesPolicy = TlsCiphers.Policy,
-                        RemoteCertificateValidationCallback = tls.Trust.SslValidator(r => refused = r, NodeRole.Coordinator),
-                    }, deadline.Token).ConfigureAwait(false);
+                    await ssl.AuthenticateAsClientAsync(tls.CoordinatorClientOptions(r => refused = r), deadline.Token).ConfigureAwait(false);
                 }
                 catch (AuthenticationException e)
                 {

@@ -8,10 +8,7 @@ using System.Buffers.Binary;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
-using System.Security.Cryptography.X509Certificates;
 using System.Text;
-using DistBackprop.Cluster.Channel;
-using DistBackprop.Cluster.Hosting;
 using DistBackprop.Cluster.Protocol;
 using DistBackprop.Cluster.Security;
 
@@ -51,15 +48,7 @@ public static class ProgressProof
         var refused = "";
         try
         {
-            await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
-            {
-                TargetHost = "coordinator",
-                ClientCertificateContext = SslStreamCertificateContext.Create(credentials.Certificate, additionalCertificates: null, offline: true),
-                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
-                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-                CipherSuitesPolicy = TlsCiphers.Policy,
-                RemoteCertificateValidationCallback = credentials.Trust.SslValidator(r => refused = r, NodeRole.Coordinator),
-            }, cts.Token).ConfigureAwait(false);
+            await ssl.AuthenticateAsClientAsync(credentials.CoordinatorClientOptions(r => refused = r), cts.Token).ConfigureAwait(false);
         }
         catch (AuthenticationException e) when (refused.Length > 0)
         {

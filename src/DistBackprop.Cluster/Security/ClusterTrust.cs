@@ -162,4 +162,19 @@ public sealed class NodeCredentials
     public ClusterTrust Trust { get; }
 
     public NodeIdentity Identity { get; }
+
+    /// <summary>
+    /// The TLS client options for a connection to the coordinator's service port or tensor channel: this node's
+    /// certificate, the cluster's cipher suites, and a server that must hold a <c>coordinator</c> certificate of this
+    /// cluster (why not, to <paramref name="refused"/>).
+    /// </summary>
+    public SslClientAuthenticationOptions CoordinatorClientOptions(Action<string> refused) => new()
+    {
+        TargetHost = "coordinator",
+        ClientCertificateContext = SslStreamCertificateContext.Create(Certificate, additionalCertificates: null, offline: true),
+        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+        EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13,
+        CipherSuitesPolicy = Channel.TlsCiphers.Policy,
+        RemoteCertificateValidationCallback = Trust.SslValidator(refused, NodeRole.Coordinator),
+    };
 }
