@@ -39,12 +39,20 @@ public sealed partial class ForgedResultTests(LocalReferences references, ITestO
         var registers = attack != "outsider";
         // a registering attacker is the second of two workers the run waits for: it is dealt shards from step 1
         var coordinator = scene.Coordinator("coordinator", "--min-workers", registers ? "2" : "1", "--shards", "2", "--out", model, "--metrics", scene.File("metrics.csv"));
-        scene.Worker("worker");
         var seen = new Seen();
         try
         {
             var metrics = scene.Watch("metrics.csv");
-            await coordinator.WaitForAsync("1 worker(s) live", FaultRun.Start);
+            if (registers)
+            {
+                scene.Worker("worker");
+                await coordinator.WaitForAsync("1 worker(s) live", FaultRun.Start);
+            }
+            else
+            {
+                // the outsider is up before the worker starts: its host takes seconds, the run may take fewer on a quiet machine
+                await coordinator.WaitForAsync("waiting for 1 worker(s)", FaultRun.Start);
+            }
 
             var authority = ClusterAuthority.OpenOrCreate(Path.Combine(scene.Join.StateDir, "coordinator"));
             var credentials = new NodeCredentials(authority.IssueWithNewKey("attacker", NodeRole.Worker), authority.Trust);
@@ -61,6 +69,9 @@ public sealed partial class ForgedResultTests(LocalReferences references, ITestO
             }
             else
             {
+                scene.Worker("worker");
+                await coordinator.WaitForAsync("step 1/", FaultRun.Start);
+
                 // every few milliseconds, a result for both shards of the step in progress (read from the metrics: a well-informed attacker)
                 while (!coordinator.HasExited && metrics.LastStep < Steps - 5)
                 {

@@ -136,11 +136,12 @@ public sealed class SecurityTests(LocalReferences references, ITestOutputHelper 
         using var scene = new Scene(output, steps: 300);
         var model = scene.File("attacked.safetensors");
         var coordinator = scene.Coordinator("coordinator", "--min-workers", "1", "--shards", "2", "--out", model, "--metrics", scene.File("metrics.csv"));
-        scene.Worker("worker");
         try
         {
             var metrics = scene.Watch("metrics.csv");
-            await coordinator.WaitForAsync("step 1/", FaultRun.Start);
+            // the attacker is connected before the worker starts: its host takes seconds to start, the whole run may take
+            // fewer on a quiet machine (CI once saw the run end first, and the selection resolve to nothing)
+            await coordinator.WaitForAsync("waiting for 1 worker(s)", FaultRun.Start);
 
             // a node holding a valid certificate of the cluster (a monitor's): the worst the network can hold
             var authority = ClusterAuthority.OpenOrCreate(Path.Combine(scene.Join.StateDir, "coordinator"));
@@ -157,6 +158,8 @@ public sealed class SecurityTests(LocalReferences references, ITestOutputHelper 
             var selection = system.ActorSelection($"{scene.SeedAddress}/user/coordinator");
             var target = await selection.ResolveOne(TimeSpan.FromSeconds(20));
             output.WriteLine($"resolved {target.Path}");
+            scene.Worker("worker");
+            await coordinator.WaitForAsync("step 1/", FaultRun.Start);
             selection.Tell(Cluster.Actors.StopTraining.Instance);
             target.Tell(Cluster.Actors.StopTraining.Instance);
             selection.Tell(PoisonPill.Instance);
