@@ -1,6 +1,6 @@
 // Strict serialization (issue 11 item 8): no JSON fallback — a payload whose "$type" names a foreign type (a
 // FileInfo, or a Tripwire that counts its constructions) is refused whether it arrives as a call to the serialization
-// layer or over a real TCP association from a rogue ActorSystem, while Akka's own JSON serializer (the old fallback)
+// layer or over a real mutual-TLS association from a rogue ActorSystem holding a worker certificate, while Akka's own JSON serializer (the old fallback)
 // demonstrably materialises it; the Hyperion allow-list is exact (assemblies checked, closed generics listed) and every
 // protocol type round-trips through it without one refusal. Leaves out: the tensor serializer (SerializationTests).
 using System.Reflection;
@@ -105,14 +105,14 @@ public class StrictSerializationTests(ITestOutputHelper output) : HostedTestKit(
     }
 
     [Fact]
-    public async Task A_rogue_node_over_tcp_cannot_make_the_node_build_a_foreign_type()
+    public async Task A_rogue_node_with_a_valid_certificate_cannot_make_the_node_build_a_foreign_type()
     {
-        // victim: the production composition with remoting (a coordinator node that forms a cluster of its own), over
-        // plain TCP: with mutual TLS a rogue without a certificate of the cluster's CA gets no byte in at all (the TLS
-        // tests); this is the second line of defence, what an enrolled node that turned rogue could still send
+        // victim: the production composition with remoting (a coordinator node that forms a cluster of its own) in the
+        // secure default: a rogue without a certificate of the cluster's CA gets no byte in at all (the TLS tests); this
+        // is the second line of defence, what an enrolled node that turned rogue (a worker certificate) could still send
         var port = ClusterChaos.FreePort();
         using var victim = LocalTraining.BuildHost(null, Akka.Event.LogLevel.WarningLevel, b => b
-            .WithDistBackprop(new DistBackpropAkkaOptions { Role = NodeRole.Coordinator, Port = port, SerializeMessages = false, Insecure = true })
+            .WithDistBackprop(new DistBackpropAkkaOptions { Role = NodeRole.Coordinator, Port = port, SerializeMessages = false, Tls = TestPki.For(NodeRole.Coordinator) })
             .WithActors((system, _) => system.ActorOf(Props.Create(() => new Recorder()), Actors.Coordinator.ActorName))); // a path untrusted mode lets through
         await victim.StartAsync();
         try
@@ -120,7 +120,8 @@ public class StrictSerializationTests(ITestOutputHelper output) : HostedTestKit(
             var victimSystem = victim.Services.GetRequiredService<ActorSystem>();
             var before = Tripwire.Built;
             var refusals = GuardSerializer.Refusals;
-            var (received, text) = await Attack($"akka.tcp://{DistBackpropAkkaOptions.SystemName}@127.0.0.1:{port}/user/{Actors.Coordinator.ActorName}", victimSystem);
+            var (received, text) = await Attack($"akka.ssl.tcp://{DistBackpropAkkaOptions.SystemName}@127.0.0.1:{port}/user/{Actors.Coordinator.ActorName}", victimSystem,
+                TestPki.For(NodeRole.Worker, "rogue"));
             Assert.Equal(before, Tripwire.Built);
             Assert.Equal(["after"], received); // only the harmless message after the attack got through
             Assert.True(GuardSerializer.Refusals > refusals, "the guard never saw the attack");
@@ -201,16 +202,20 @@ public class StrictSerializationTests(ITestOutputHelper output) : HostedTestKit(
     // sends the attack (the attacker's JSON under the guard's serializer id and under Akka's JSON id) and then a harmless
     // string; returns what the target's
     // recorder received by the time the harmless one arrived
-    private static async Task<(List<string> Received, string Note)> Attack(string target, ActorSystem victimSystem)
+    // with <paramref name="tls"/>, the rogue speaks mutual TLS with that (valid) certificate and checks nobody's
+    private static async Task<(List<string> Received, string Note)> Attack(string target, ActorSystem victimSystem, DistBackprop.Cluster.Security.NodeCredentials? tls = null)
     {
         var rogueConfig = ConfigurationFactory.ParseString($$"""
             akka.actor.provider = remote
-            akka.remote.dot-netty.tcp { hostname = 127.0.0.1, port = 0 }
+            akka.remote.dot-netty.tcp { hostname = 127.0.0.1, port = 0, enable-ssl = {{(tls is null ? "off" : "on")}} }
             akka.loglevel = ERROR
             akka.actor.serializers { evil-guard = "{{typeof(EvilGuardIdSerializer).AssemblyQualifiedName}}", evil-json = "{{typeof(EvilJsonIdSerializer).AssemblyQualifiedName}}" }
             akka.actor.serialization-bindings { "{{typeof(Evil).AssemblyQualifiedName}}" = evil-guard, "{{typeof(EvilForJson).AssemblyQualifiedName}}" = evil-json }
             """);
-        using var rogue = ActorSystem.Create("rogue", rogueConfig);
+        var setup = BootstrapSetup.Create().WithConfig(rogueConfig);
+        using var rogue = tls is null
+            ? ActorSystem.Create("rogue", setup)
+            : ActorSystem.Create("rogue", setup.And(new Akka.Remote.Transport.DotNetty.DotNettySslSetup(tls.Certificate, suppressValidation: true, requireMutualAuthentication: true)));
         var selection = rogue.ActorSelection(target);
         foreach (var json in new[] { TripwireJson, FileInfoJson })
         {
