@@ -53,6 +53,7 @@ public static partial class ScalingFitCommand
             {
                 throw new UsageException("--measurements: no row of the secure default (security tls); insecure rows are not fitted");
             }
+
             var figures = Figures(context, parseResult.GetValue(bench), parseResult.GetValue(rowUs), parseResult.GetValue(addNs));
             var latencyUs = parseResult.GetValue(latency);
             if (!(latencyUs >= 0) || !double.IsFinite(latencyUs))

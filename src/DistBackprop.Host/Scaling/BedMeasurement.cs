@@ -92,7 +92,8 @@ public sealed record BedMeasurement(
             double Number(string name) => double.TryParse(Cell(name), NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && double.IsFinite(v) && v >= 0
                 ? v
                 : throw new UsageException($"--measurements '{path}' line {line}: '{name}' is '{Cell(name)}', not a number ≥ 0");
-            double? Optional(string name) => columns.ContainsKey(name) && columns[name] < cells.Count && cells[columns[name]].Length > 0 ? Number(name) : null;
+            string? Present(string name) => columns.TryGetValue(name, out var c) && c < cells.Count && cells[c].Length > 0 ? cells[c] : null; // a later column
+            double? Optional(string name) => Present(name) is null ? null : Number(name);
             int Whole(string name) => int.TryParse(Cell(name), NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v >= 0
                 ? v
                 : throw new UsageException($"--measurements '{path}' line {line}: '{name}' is '{Cell(name)}', not a whole number ≥ 0");
@@ -101,7 +102,7 @@ public sealed record BedMeasurement(
                 Number("rate_bytes_per_s"), Whole("cores"), Whole("window_steps"), Number("rx_bytes_per_step"), Number("tx_bytes_per_step"),
                 Number("step_ms"), Number("metrics_step_ms"), Number("samples_per_s"), Whole("min_workers"))
             {
-                Security = columns.ContainsKey("security") && columns["security"] < cells.Count && cells[columns["security"]].Length > 0 ? Cell("security") : "tls",
+                Security = Present("security") ?? "tls",
                 CoordinatorCpuMsPerStep = Optional("coordinator_cpu_ms_per_step"),
                 WorkerCpuMsPerStep = Optional("worker_cpu_ms_per_step"),
             };

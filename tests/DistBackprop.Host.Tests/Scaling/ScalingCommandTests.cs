@@ -82,6 +82,16 @@ public sealed class ScalingCommandTests : IDisposable
     }
 
     [Fact]
+    public void Fit_leaves_insecure_rows_out_and_refuses_a_file_of_nothing_else()
+    {
+        File.WriteAllText(_dir.File("insecure.csv"), ScalingModelTests.Header + ",security\n"
+            + ScalingModelTests.Row("mnist", 235146, 2, null, 21.7, 1.9e6) + ",insecure\n");
+        var r = Cli.Run(_dir.Path, "scaling", "fit", "--measurements", "insecure.csv", "--row-us", "mnist=10,wide=90");
+        Assert.True(r.ExitCode == 2, r.ToString());
+        Assert.Contains("no row of the secure default", r.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_command_is_hidden_from_help()
     {
         var r = Cli.Run(_dir.Path, "--help");
