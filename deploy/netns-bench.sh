@@ -139,16 +139,16 @@ cpu_ticks() {
   for pid in "$@"; do read -r -a f < "/proc/$pid/stat" || die "process $pid is gone"; CPU=$(( CPU + f[13] + f[14] )); done
 }
 last_step() { local l; l=$(tail -n 1 "$1" 2>/dev/null || true); l=${l%%,*}; [[ $l =~ ^[0-9]+$ ]] && echo "$l" || echo 0; }
-# STEP, RX, TX, T (µs), CPU, WCPU (ticks of the coordinator and of the workers $3…) at a step boundary: waits for the
-# metrics file $1 to gain a row, then reads process $2's counters and the clock at once, so both ends of a window sit at the same point of a step (each step's bytes counted
-# once) and the wall clock spans whole steps
+# STEP, RX, TX, T (µs), CPU, WCPU (ticks of the coordinator $2 and of the workers $3…) at a step boundary: waits for
+# the metrics file $1 to gain a row, then reads process $2's counters and the clock at once, so both ends of a window
+# sit at the same point of a step (each step's bytes counted once) and the wall clock spans whole steps
 sample() {
   local a b
   a=$(last_step "$1")
   while b=$(last_step "$1"); [ "$b" = "$a" ]; do kill -0 "$2" 2>/dev/null || die "the coordinator exited during a sample"; done
   counters_pid "$2"; T=${EPOCHREALTIME/./}; STEP=$b
-  local coordinator=$2; shift 2
-  cpu_ticks "$@"; WCPU=$CPU; cpu_ticks "$coordinator"
+  local c=$2; shift 2
+  cpu_ticks "$@"; WCPU=$CPU; cpu_ticks "$c"
 }
 # waits until the metrics file $1 reaches step $2; fails when the coordinator (pid $3) ends first or at the deadline $4 (s)
 wait_step() {
@@ -161,13 +161,13 @@ wait_step() {
 
 run_one() { # MODEL N K (0 = star) SECURITY (tls | insecure)
   local model=$1 n=$2 fan_in=${3#0} sec=$4 layers b s p dir token total coordinator i pids=() scheme=akka.ssl.tcp
-  local -a wsec=() csec=() args=(${fan_in:+--fan-in "$fan_in"} "${extra[@]+"${extra[@]}"}")
+  local -a wsec=() csec=() args=(${fan_in:+--fan-in "$fan_in"} "${extra[@]+"${extra[@]}"}") # the CSV's coordinator_args
   layers=$(layers_of "$model"); b=${batch:-$(batch_of "$model")}; s=${shards:-$n}; p=$(params_of "$layers")
   dir=$work/$model-n$n${fan_in:+-k$fan_in}-$sec; rm -rf "$dir"; mkdir -p "$dir"
   bash "$bedsh" up "$bed" $((n + 1)) "$rate" > "$dir/bed.txt"; bed_up=1
   local a0; a0=$(bash "$bedsh" addr "$bed" 0)
   if [ "$sec" = insecure ]; then
-    scheme=akka.tcp csec=(--insecure) args+=(--insecure)
+    scheme=akka.tcp csec=(--insecure)
   else
     token=$(dp token create --state-dir "$dir/state" 2>"$dir/token.log" | sed -n 's/.* --join \([^ ]*\).*/\1/p')
     [ -n "$token" ] || die "token create printed no join line ($dir/token.log)"
@@ -186,7 +186,7 @@ run_one() { # MODEL N K (0 = star) SECURITY (tls | insecure)
   bash "$bedsh" exec "$bed" 0 dotnet "$dll" coordinator --plain --host "$a0" --port 4053 "${csec[@]}" \
     --min-workers "$n" --shards "$s" --data "$work/data-$model" --layers "$layers" --activation "$(activation_of "$model")" \
     --loss softmax-ce --optimizer sgd --lr 0.01 --batch "$b" --seed 1 --max-steps "$total" --metrics "$dir/metrics.csv" \
-    ${fan_in:+--fan-in "$fan_in"} "${extra[@]+"${extra[@]}"}" > "$dir/coordinator.log" 2>&1 &
+    "${args[@]+"${args[@]}"}" > "$dir/coordinator.log" 2>&1 &
   coordinator=$!
   local deadline=$(( EPOCHSECONDS + timeout ))
   wait_step "$dir/metrics.csv" "$warmup" "$coordinator" "$deadline" "$dir/coordinator.log"
